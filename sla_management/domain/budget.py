@@ -1,0 +1,245 @@
+"""Error-budget math: pure functions over counts, no I/O.
+
+Conventions (SRE workbook, ch. 5): the error budget is (1 - target) of the window's events or
+slices; burn rate over w is the error ratio over w divided by (1 - target), so a burn rate of 1
+spends exactly the whole budget over the whole SLO window.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from pydantic import Field
+
+from sla_management.domain.slo import BudgetingMethod, CamelModel
+from sla_management.domain.windows import BURN_WINDOWS
+
+
+class BudgetStatus(StrEnum):
+    HEALTHY = "HEALTHY"
+    WARNING = "WARNING"
+    CRITICAL = "CRITICAL"
+    EXHAUSTED = "EXHAUSTED"
+    NO_DATA = "NO_DATA"  # no traffic or no series: not an incident
+    UNKNOWN = "UNKNOWN"  # the SLI could not be read: not an incident either
+
+    @property
+    def gauge(self) -> int:
+        """The spec's `sla_budget_status` encoding (0..3); -1 for missing data."""
+        return {"HEALTHY": 0, "WARNING": 1, "CRITICAL": 2, "EXHAUSTED": 3}.get(self.value, -1)
+
+    @property
+    def has_data(self) -> bool:
+        return self not in (BudgetStatus.NO_DATA, BudgetStatus.UNKNOWN)
+
+
+class BurnLevel(StrEnum):
+    NORMAL = "NORMAL"
+    ELEVATED = "ELEVATED"
+    FAST = "FAST"
+    CRITICAL = "CRITICAL"
+    NO_DATA = "NO_DATA"
+    UNKNOWN = "UNKNOWN"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The policy knobs the math needs, copied from settings into workflow input."""
+
+    burn_fast: float = 14.4
+    burn_slow: float = 6.0
+    freeze_percent: float = 20.0
+    unfreeze_percent: float = 50.0
+
+
+class Measurements(CamelModel):
+    """What the SLI queries said, already folded into window totals."""
+
+    budgeting_method: BudgetingMethod
+    total_events: float | None = None
+    bad_events: float | None = None
+    # Ratio SLIs that only give a good ratio (no counts).
+    good_ratio: float | None = None
+    total_slices: int | None = None
+    bad_slices: int | None = None
+    # Error ratio per burn window name; None when that window had no data.
+    error_ratios: dict[str, float | None] = Field(default_factory=dict)
+    error: str | None = None
+
+
+class ErrorBudget(CamelModel):
+    slo_id: str
+    service_name: str = ""
+    namespace: str = "default"
+    sli: float | None
+    target: float
+    window_days: int
+    budgeting_method: BudgetingMethod
+    total_events: float | None = None
+    bad_events: float | None = None
+    total_slices: int | None = None
+    bad_slices: int | None = None
+    consumed_percent: float | None
+    remaining_percent: float | None
+    status: BudgetStatus
+    burn_rates: dict[str, float | None]
+    burn_level: BurnLevel
+    exhaustion_eta: datetime | None
+    calculated_at: datetime
+    error: str | None = None
+
+
+def _finite(x: float | None) -> float | None:
+    return x if x is not None and math.isfinite(x) else None
+
+
+def occurrences_consumed_percent(bad: float, total: float, target: float) -> float | None:
+    """Consumed % of the budget from exact event counts; None without traffic."""
+    if total <= 0:
+        return None
+    sli = 1 - bad / total
+    return (1 - sli) / (1 - target) * 100
+
+
+def ratio_consumed_percent(good_ratio: float, target: float) -> float:
+    return (1 - good_ratio) / (1 - target) * 100
+
+
+def timeslice_consumed_percent(bad_slices: int, total_slices: int, target: float) -> float | None:
+    """Consumed % when the budget is `total_slices x (1 - target)` bad slices."""
+    if total_slices <= 0:
+        return None
+    allowed = total_slices * (1 - target)
+    return bad_slices / allowed * 100
+
+
+def burn_rate(error_ratio: float | None, target: float) -> float | None:
+    if error_ratio is None or not math.isfinite(error_ratio):
+        return None
+    return max(error_ratio, 0.0) / (1 - target)
+
+
+def burn_level(rates: dict[str, float | None], thresholds: Thresholds) -> BurnLevel:
+    """Multi-window, multi-burn-rate: the long window says it matters, the short one that it
+    is still happening (SRE workbook, alerting on SLOs, table 5-8)."""
+
+    def at_least(window: str, threshold: float) -> bool:
+        rate = rates.get(window)
+        return rate is not None and rate >= threshold
+
+    if all(rates.get(w) is None for w in BURN_WINDOWS):
+        return BurnLevel.NO_DATA
+    if at_least("1h", thresholds.burn_fast) and at_least("5m", thresholds.burn_fast):
+        return BurnLevel.CRITICAL
+    if at_least("6h", thresholds.burn_slow) and at_least("30m", thresholds.burn_slow):
+        return BurnLevel.FAST
+    if at_least("24h", 1) and at_least("2h", 1):
+        return BurnLevel.ELEVATED
+    return BurnLevel.NORMAL
+
+
+def budget_status(remaining_percent: float, thresholds: Thresholds) -> BudgetStatus:
+    if remaining_percent <= 0:
+        return BudgetStatus.EXHAUSTED
+    if remaining_percent < thresholds.freeze_percent:
+        return BudgetStatus.CRITICAL
+    if remaining_percent < thresholds.unfreeze_percent:
+        return BudgetStatus.WARNING
+    return BudgetStatus.HEALTHY
+
+
+def exhaustion_eta(
+    remaining_percent: float | None, burn_rate_6h: float | None, window_days: int, now: datetime
+) -> datetime | None:
+    """When the budget hits zero if the 6h burn rate holds; None if not within the window."""
+    if remaining_percent is None or burn_rate_6h is None or burn_rate_6h <= 0:
+        return None
+    if remaining_percent <= 0:
+        return now
+    window = timedelta(days=window_days)
+    # Burn rate 1 spends 100 % of the budget in one window.
+    to_zero = window * (remaining_percent / 100) / burn_rate_6h
+    if to_zero > window:
+        return None
+    return now + to_zero
+
+
+def compute_budget(
+    *,
+    slo_id: str,
+    service_name: str,
+    namespace: str,
+    target: float,
+    window_days: int,
+    measurements: Measurements,
+    thresholds: Thresholds,
+    now: datetime,
+) -> ErrorBudget:
+    m = measurements
+    burn_rates = {w: burn_rate(m.error_ratios.get(w), target) for w in BURN_WINDOWS}
+    base = {
+        "slo_id": slo_id,
+        "service_name": service_name,
+        "namespace": namespace,
+        "target": target,
+        "window_days": window_days,
+        "budgeting_method": m.budgeting_method,
+        "total_events": _finite(m.total_events),
+        "bad_events": _finite(m.bad_events),
+        "total_slices": m.total_slices,
+        "bad_slices": m.bad_slices,
+        "calculated_at": now,
+    }
+    if m.error is not None:
+        return ErrorBudget(
+            **base,  # type: ignore[arg-type]
+            sli=None,
+            consumed_percent=None,
+            remaining_percent=None,
+            status=BudgetStatus.UNKNOWN,
+            burn_rates={w: None for w in BURN_WINDOWS},
+            burn_level=BurnLevel.UNKNOWN,
+            exhaustion_eta=None,
+            error=m.error,
+        )
+
+    sli: float | None = None
+    consumed: float | None = None
+    if m.budgeting_method is BudgetingMethod.TIMESLICES:
+        if m.total_slices and m.bad_slices is not None:
+            consumed = timeslice_consumed_percent(m.bad_slices, m.total_slices, target)
+            sli = 1 - m.bad_slices / m.total_slices
+    elif m.total_events is not None and m.bad_events is not None:
+        consumed = occurrences_consumed_percent(m.bad_events, m.total_events, target)
+        if consumed is not None:
+            sli = 1 - m.bad_events / m.total_events
+    elif (ratio := _finite(m.good_ratio)) is not None:
+        consumed = ratio_consumed_percent(ratio, target)
+        sli = ratio
+
+    if consumed is None or sli is None:
+        return ErrorBudget(
+            **base,  # type: ignore[arg-type]
+            sli=None,
+            consumed_percent=None,
+            remaining_percent=None,
+            status=BudgetStatus.NO_DATA,
+            burn_rates=burn_rates,
+            burn_level=burn_level(burn_rates, thresholds),
+            exhaustion_eta=None,
+        )
+
+    remaining = 100 - consumed
+    return ErrorBudget(
+        **base,  # type: ignore[arg-type]
+        sli=sli,
+        consumed_percent=consumed,
+        remaining_percent=remaining,
+        status=budget_status(remaining, thresholds),
+        burn_rates=burn_rates,
+        burn_level=burn_level(burn_rates, thresholds),
+        exhaustion_eta=exhaustion_eta(remaining, burn_rates.get("6h"), window_days, now),
+    )
