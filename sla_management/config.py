@@ -107,6 +107,13 @@ class TemporalSettings(BaseModel):
     task_queue: str = "sla-management"
 
 
+class WorkerSettings(BaseModel):
+    # 0 disables the worker's own /metrics endpoint.
+    metrics_port: int = 9464
+    max_concurrent_activities: int = 200
+    max_concurrent_workflow_tasks: int = 100
+
+
 class APISettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
@@ -124,6 +131,7 @@ class Settings(BaseSettings):
     policy: PolicySettings = Field(default_factory=PolicySettings)
     temporal: TemporalSettings = Field(default_factory=TemporalSettings)
     api: APISettings = Field(default_factory=APISettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
     log_level: str = "INFO"
 
 

@@ -90,6 +90,8 @@ class InstantQuery(CamelModel):
     promql: str
     time: int
     window_seconds: int
+    # Event counts add up across series; a ratio or a latency must come as one series.
+    sum_series: bool = True
 
 
 class RangeQuery(CamelModel):
@@ -98,6 +100,7 @@ class RangeQuery(CamelModel):
     start: int
     end: int
     step: int
+    sum_series: bool = True
 
 
 class QueryPlan(CamelModel):
@@ -149,10 +152,14 @@ def plan_queries(
 
     if kind is SLIKind.RATIO:
         query = spec.sli_query.query or ""
-        plan.instant.append(InstantQuery(key="ratio:window", promql=render(query, window), time=now, window_seconds=window))
+        plan.instant.append(
+            InstantQuery(key="ratio:window", promql=render(query, window), time=now, window_seconds=window, sum_series=False)
+        )
         for name, seconds in BURN_WINDOWS.items():
             plan.instant.append(
-                InstantQuery(key=f"ratio:burn:{name}", promql=render(query, seconds), time=now, window_seconds=seconds)
+                InstantQuery(
+                    key=f"ratio:burn:{name}", promql=render(query, seconds), time=now, window_seconds=seconds, sum_series=False
+                )
             )
         return plan
 
@@ -178,7 +185,9 @@ def plan_queries(
         query = spec.sli_query.query or ""
         if target_end > fetch_from:
             plan.range.append(
-                RangeQuery(key="slices", promql=render(query, step), start=fetch_from + step, end=target_end, step=step)
+                RangeQuery(
+                    key="slices", promql=render(query, step), start=fetch_from + step, end=target_end, step=step, sum_series=False
+                )
             )
         return plan
 

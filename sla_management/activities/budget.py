@@ -1,0 +1,114 @@
+"""Activities of the SLO loop: read the SLI from Prometheus, record the budget.
+
+Thin classes over injected clients: the math stays in `domain`, the wiring in `worker`.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import structlog
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from sla_management.adapters.cache import BudgetCache
+from sla_management.adapters.kafka import OutboxRelay
+from sla_management.adapters.postgres import Database, OutboxEvent
+from sla_management.adapters.prometheus import PrometheusClient, PrometheusUnavailable, PromQLError, ShapeError
+from sla_management.config import KafkaSettings
+from sla_management.domain.budget import BudgetStatus, ErrorBudget
+from sla_management.domain.plan import QueryResults
+from sla_management.observability import metrics
+from sla_management.workflows.models import QuerySLIInput, RecordBudgetInput
+
+log = structlog.get_logger(__name__)
+
+SEVERITY = {
+    BudgetStatus.HEALTHY: "info",
+    BudgetStatus.WARNING: "warning",
+    BudgetStatus.CRITICAL: "critical",
+    BudgetStatus.EXHAUSTED: "critical",
+    BudgetStatus.NO_DATA: "info",
+    BudgetStatus.UNKNOWN: "warning",
+}
+
+
+class SLIActivities:
+    def __init__(self, prometheus: PrometheusClient) -> None:
+        self._prometheus = prometheus
+
+    @activity.defn(name="query_sli")
+    async def query_sli(self, inp: QuerySLIInput) -> QueryResults:
+        started = time.perf_counter()
+        try:
+            results = await self._prometheus.run_plan(inp.plan)
+        except (PromQLError, ShapeError) as exc:
+            # Retrying cannot fix a query Prometheus rejects; the budget becomes UNKNOWN.
+            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from exc
+        except PrometheusUnavailable as exc:
+            raise ApplicationError(str(exc), type="PrometheusUnavailable") from exc
+        finally:
+            metrics.CALCULATION_DURATION.observe(time.perf_counter() - started)
+        return results
+
+
+def budget_event(budget: ErrorBudget, event_id: str, settings: KafkaSettings) -> OutboxEvent:
+    payload = {
+        "eventId": event_id,
+        "eventType": "BUDGET_CALCULATED",
+        "budget": budget.model_dump(mode="json", by_alias=True),
+    }
+    return OutboxEvent(
+        topic=settings.budget_topic,
+        key=budget.slo_id,
+        payload=payload,
+        headers={
+            "event_type": "BUDGET_CALCULATED",
+            "service_name": budget.service_name,
+            "severity": SEVERITY[budget.status],
+            "event_id": event_id,
+        },
+        event_id=uuid.UUID(event_id),
+    )
+
+
+class BudgetActivities:
+    def __init__(
+        self,
+        db: Database,
+        cache: BudgetCache,
+        kafka: KafkaSettings,
+        relay: OutboxRelay | None = None,
+    ) -> None:
+        self._db = db
+        self._cache = cache
+        self._kafka = kafka
+        self._relay = relay
+
+    @activity.defn(name="record_budget")
+    async def record_budget(self, inp: RecordBudgetInput) -> None:
+        budget = inp.budget
+        event = budget_event(budget, inp.event_id, self._kafka)
+        # Raises DatabaseUnavailable while PostgreSQL is down: Temporal retries, nothing lost.
+        await self._db.save_budget(budget, event.event_id, write_history=inp.write_history, events=[event])
+        await self._cache.put(budget)
+        if self._relay is not None:
+            self._relay.wake()
+        labels = {"slo": budget.slo_id, "service": budget.service_name}
+        metrics.CALCULATIONS.labels(**labels, outcome=budget.status.value).inc()
+        metrics.BUDGET_STATUS.labels(**labels).set(budget.status.gauge)
+        if budget.remaining_percent is not None and budget.consumed_percent is not None:
+            metrics.BUDGET_REMAINING.labels(**labels).set(budget.remaining_percent)
+            metrics.BUDGET_CONSUMED.labels(**labels).set(budget.consumed_percent)
+        for window, rate in budget.burn_rates.items():
+            if rate is not None:
+                metrics.BURN_RATE.labels(**labels, window=window).set(rate)
+        log.info(
+            "budget recorded",
+            slo_id=budget.slo_id,
+            status=budget.status.value,
+            burn_level=budget.burn_level.value,
+            remaining_percent=budget.remaining_percent,
+            workflow_id=activity.info().workflow_id,
+        )

@@ -1,0 +1,282 @@
+"""PostgreSQL persistence (asyncpg): SLO definitions, budgets, history and the event outbox."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from sla_management.config import PostgreSQLSettings
+from sla_management.domain.budget import ErrorBudget
+from sla_management.domain.slo import SLO
+
+
+class DatabaseUnavailable(Exception):
+    """PostgreSQL cannot be reached: the API answers 503, activities retry."""
+
+
+class Conflict(Exception):
+    """A unique constraint said no (e.g. an SLO of that name in that namespace exists)."""
+
+
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.AdminShutdownError,
+    TimeoutError,
+)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+@dataclass
+class OutboxEvent:
+    topic: str
+    key: str | None
+    payload: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+    event_id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
+class Database:
+    def __init__(self, settings: PostgreSQLSettings) -> None:
+        self._settings = settings
+        self._pool: asyncpg.Pool | None = None
+
+    async def connect(self) -> None:
+        if self._pool is not None:
+            return
+        try:
+            self._pool = await asyncpg.create_pool(
+                self._settings.dsn(),
+                min_size=self._settings.pool_min_size,
+                max_size=self._settings.pool_max_size,
+                init=_init_connection,
+                timeout=5,
+                command_timeout=30,
+            )
+        except _UNAVAILABLE as exc:
+            raise DatabaseUnavailable(f"PostgreSQL is unreachable: {exc}") from exc
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
+        """A connection; a lost server becomes DatabaseUnavailable, not a crash."""
+        if self._pool is None:
+            await self.connect()
+        assert self._pool is not None
+        try:
+            async with self._pool.acquire(timeout=5) as conn:
+                yield conn
+        except _UNAVAILABLE as exc:
+            raise DatabaseUnavailable(f"PostgreSQL is unreachable: {exc}") from exc
+
+    async def ping(self) -> bool:
+        try:
+            async with self.acquire() as conn:
+                await conn.fetchval("SELECT 1")
+        except DatabaseUnavailable:
+            return False
+        return True
+
+    # SLO definitions -------------------------------------------------------------------
+
+    @staticmethod
+    def _slo(row: asyncpg.Record) -> SLO:
+        return SLO.model_validate(
+            {
+                **row["spec"],
+                "id": row["id"],
+                "managedBy": row["managed_by"],
+                "queryUnits": row["query_units"],
+                "createdAt": row["created_at"],
+                "updatedAt": row["updated_at"],
+            }
+        )
+
+    async def insert_slo(self, slo: SLO) -> SLO:
+        spec = slo.model_dump(mode="json", by_alias=True, exclude={"id", "managed_by", "query_units", "created_at", "updated_at"})
+        try:
+            async with self.acquire() as conn:
+                row = await conn.fetchrow(
+                    """INSERT INTO slos (id, name, namespace, service_name, layer, slo_type, spec,
+                                         query_units, managed_by, created_at, updated_at)
+                       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$10) RETURNING *""",
+                    slo.id, slo.name, slo.namespace, slo.service_name, slo.layer, slo.slo_type.value,
+                    spec, {k: v.value for k, v in slo.query_units.items()}, slo.managed_by.value,
+                    slo.created_at,
+                )
+        except asyncpg.UniqueViolationError as exc:
+            raise Conflict(f"an SLO named {slo.name!r} already exists in namespace {slo.namespace!r}") from exc
+        return self._slo(row)
+
+    async def update_slo(self, slo: SLO) -> SLO | None:
+        spec = slo.model_dump(mode="json", by_alias=True, exclude={"id", "managed_by", "query_units", "created_at", "updated_at"})
+        try:
+            async with self.acquire() as conn:
+                row = await conn.fetchrow(
+                    """UPDATE slos SET name=$2, namespace=$3, service_name=$4, layer=$5, slo_type=$6,
+                              spec=$7, query_units=$8, updated_at=$9
+                       WHERE id=$1 RETURNING *""",
+                    slo.id, slo.name, slo.namespace, slo.service_name, slo.layer, slo.slo_type.value,
+                    spec, {k: v.value for k, v in slo.query_units.items()}, slo.updated_at,
+                )
+        except asyncpg.UniqueViolationError as exc:
+            raise Conflict(f"an SLO named {slo.name!r} already exists in namespace {slo.namespace!r}") from exc
+        return self._slo(row) if row else None
+
+    async def get_slo(self, slo_id: str) -> SLO | None:
+        async with self.acquire() as conn:
+            row = await conn.fetchrow("SELECT * FROM slos WHERE id=$1", slo_id)
+        return self._slo(row) if row else None
+
+    async def list_slos(
+        self,
+        *,
+        service: str | None = None,
+        namespace: str | None = None,
+        layer: str | None = None,
+        status: str | None = None,
+        limit: int = 1000,
+        offset: int = 0,
+    ) -> list[SLO]:
+        async with self.acquire() as conn:
+            rows = await conn.fetch(
+                """SELECT s.* FROM slos s LEFT JOIN budgets_current b ON b.slo_id = s.id
+                   WHERE ($1::text IS NULL OR s.service_name = $1)
+                     AND ($2::text IS NULL OR s.namespace = $2)
+                     AND ($3::text IS NULL OR s.layer = $3)
+                     AND ($4::text IS NULL OR b.status = $4)
+                   ORDER BY s.namespace, s.name LIMIT $5 OFFSET $6""",
+                service, namespace, layer, status, limit, offset,
+            )
+        return [self._slo(r) for r in rows]
+
+    async def delete_slo(self, slo_id: str) -> bool:
+        async with self.acquire() as conn:
+            result: str = await conn.execute("DELETE FROM slos WHERE id=$1", slo_id)
+        return result.endswith(" 1")
+
+    async def count_slos(self) -> int:
+        async with self.acquire() as conn:
+            count: int = await conn.fetchval("SELECT count(*) FROM slos")
+        return count
+
+    # Budgets ---------------------------------------------------------------------------
+
+    async def save_budget(
+        self,
+        budget: ErrorBudget,
+        event_id: uuid.UUID,
+        *,
+        write_history: bool,
+        events: Sequence[OutboxEvent] = (),
+    ) -> None:
+        """Current budget, history row and outbox events in one transaction; idempotent on
+        `event_id` so an activity retry writes nothing twice."""
+        doc = budget.model_dump(mode="json", by_alias=True)
+        async with self.acquire() as conn, conn.transaction():
+            # The SLO may have been deleted while its last pass ran: nothing to keep current.
+            await conn.execute(
+                """INSERT INTO budgets_current (slo_id, status, burn_level, remaining_percent, calculated_at, budget)
+                   SELECT $1,$2,$3,$4,$5,$6 WHERE EXISTS (SELECT 1 FROM slos WHERE id=$1)
+                   ON CONFLICT (slo_id) DO UPDATE SET status=EXCLUDED.status, burn_level=EXCLUDED.burn_level,
+                       remaining_percent=EXCLUDED.remaining_percent, calculated_at=EXCLUDED.calculated_at,
+                       budget=EXCLUDED.budget
+                   WHERE budgets_current.calculated_at <= EXCLUDED.calculated_at""",
+                budget.slo_id, budget.status.value, budget.burn_level.value, budget.remaining_percent,
+                budget.calculated_at, doc,
+            )
+            if write_history:
+                await conn.execute(
+                    """INSERT INTO budget_history (event_id, slo_id, calculated_at, status, burn_level,
+                           remaining_percent, consumed_percent, sli, budget)
+                       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (event_id) DO NOTHING""",
+                    event_id, budget.slo_id, budget.calculated_at, budget.status.value, budget.burn_level.value,
+                    budget.remaining_percent, budget.consumed_percent, budget.sli, doc,
+                )
+            for event in events:
+                await conn.execute(
+                    """INSERT INTO event_outbox (event_id, topic, key, headers, payload)
+                       VALUES ($1,$2,$3,$4,$5) ON CONFLICT (event_id) DO NOTHING""",
+                    event.event_id, event.topic, event.key, event.headers, event.payload,
+                )
+
+    async def current_budget(self, slo_id: str) -> ErrorBudget | None:
+        async with self.acquire() as conn:
+            doc = await conn.fetchval("SELECT budget FROM budgets_current WHERE slo_id=$1", slo_id)
+        return ErrorBudget.model_validate(doc) if doc else None
+
+    async def list_budgets(
+        self,
+        *,
+        service: str | None = None,
+        namespace: str | None = None,
+        status: str | None = None,
+        burn_level: str | None = None,
+    ) -> list[ErrorBudget]:
+        async with self.acquire() as conn:
+            rows = await conn.fetch(
+                """SELECT b.budget FROM budgets_current b JOIN slos s ON s.id = b.slo_id
+                   WHERE ($1::text IS NULL OR s.service_name = $1)
+                     AND ($2::text IS NULL OR s.namespace = $2)
+                     AND ($3::text IS NULL OR b.status = $3)
+                     AND ($4::text IS NULL OR b.burn_level = $4)
+                   ORDER BY b.remaining_percent ASC NULLS LAST, s.name""",
+                service, namespace, status, burn_level,
+            )
+        return [ErrorBudget.model_validate(r["budget"]) for r in rows]
+
+    async def budget_history(
+        self, slo_id: str, start: datetime | None, end: datetime | None, limit: int = 5000
+    ) -> list[ErrorBudget]:
+        async with self.acquire() as conn:
+            rows = await conn.fetch(
+                """SELECT budget FROM budget_history
+                   WHERE slo_id=$1 AND ($2::timestamptz IS NULL OR calculated_at >= $2)
+                     AND ($3::timestamptz IS NULL OR calculated_at <= $3)
+                   ORDER BY calculated_at DESC LIMIT $4""",
+                slo_id, start, end, limit,
+            )
+        return [ErrorBudget.model_validate(r["budget"]) for r in reversed(rows)]
+
+    async def prune_history(self, older_than: datetime) -> int:
+        async with self.acquire() as conn:
+            result: str = await conn.execute("DELETE FROM budget_history WHERE calculated_at < $1", older_than)
+            await conn.execute(
+                "DELETE FROM event_outbox WHERE published_at IS NOT NULL AND published_at < $1", older_than
+            )
+        return int(result.split()[-1])
+
+    # Outbox ----------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def pending_events(self, limit: int) -> AsyncIterator[tuple[asyncpg.Connection, list[asyncpg.Record]]]:
+        """Lock a batch of unpublished events; SKIP LOCKED lets several workers relay at once
+        without sending the same event twice."""
+        async with self.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                """SELECT event_id, topic, key, headers, payload FROM event_outbox
+                   WHERE published_at IS NULL ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED""",
+                limit,
+            )
+            yield conn, list(rows)
+
+    async def pending_count(self) -> int:
+        async with self.acquire() as conn:
+            count: int = await conn.fetchval("SELECT count(*) FROM event_outbox WHERE published_at IS NULL")
+        return count

@@ -1,0 +1,1 @@
+"""The system's own telemetry: Prometheus metrics and structured logs."""

@@ -1,0 +1,57 @@
+"""Temporal client wiring shared by the API, the worker and the operator."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
+
+from sla_management.config import Settings
+from sla_management.domain.slo import SLO
+from sla_management.workflows.models import LoopParams, SLOWorkflowInput
+from sla_management.workflows.slo import BUDGET_STATUS, BURN_LEVEL, SERVICE_NAME, SLO_ID, SLOWorkflow
+
+
+async def connect(settings: Settings) -> Client:
+    return await Client.connect(
+        settings.temporal.address,
+        namespace=settings.temporal.namespace,
+        data_converter=pydantic_data_converter,
+    )
+
+
+async def start_slo_workflow(client: Client, slo: SLO, settings: Settings) -> WorkflowHandle[SLOWorkflow, None]:
+    """Start the SLO's loop; an already running loop is success (idempotent for the operator)."""
+    return await client.start_workflow(
+        SLOWorkflow.run,
+        SLOWorkflowInput(slo=slo, params=LoopParams.from_settings(settings)),
+        id=slo.workflow_id,
+        task_queue=settings.temporal.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(SERVICE_NAME, slo.service_name),
+                SearchAttributePair(SLO_ID, slo.id),
+                SearchAttributePair(BUDGET_STATUS, "PENDING"),
+                SearchAttributePair(BURN_LEVEL, "PENDING"),
+            ]
+        ),
+        # The loop itself never ends; this bounds a run stuck without workers.
+        task_timeout=timedelta(seconds=30),
+    )
+
+
+async def cancel_slo_workflow(client: Client, slo_id: str) -> bool:
+    """Cancel the loop; False when there was none running."""
+    from sla_management.domain.slo import workflow_id_for
+
+    try:
+        await client.get_workflow_handle(workflow_id_for(slo_id)).cancel()
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True

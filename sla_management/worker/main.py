@@ -1,0 +1,84 @@
+"""Worker process: SLO workflows, their activities, the outbox relay and history pruning."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import UTC, datetime, timedelta
+
+import structlog
+from prometheus_client import start_http_server
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from sla_management.activities.budget import BudgetActivities, SLIActivities
+from sla_management.adapters.cache import BudgetCache
+from sla_management.adapters.kafka import KafkaPublisher, OutboxRelay
+from sla_management.adapters.postgres import Database, DatabaseUnavailable
+from sla_management.adapters.prometheus import PrometheusClient
+from sla_management.config import Settings
+from sla_management.temporal import connect
+from sla_management.workflows.slo import SLOWorkflow
+
+log = structlog.get_logger(__name__)
+
+
+def build_worker(
+    client: Client,
+    settings: Settings,
+    *,
+    prometheus: PrometheusClient,
+    db: Database,
+    cache: BudgetCache,
+    relay: OutboxRelay | None,
+    task_queue: str | None = None,
+) -> Worker:
+    sli = SLIActivities(prometheus)
+    budgets = BudgetActivities(db, cache, settings.kafka, relay)
+    return Worker(
+        client,
+        task_queue=task_queue or settings.temporal.task_queue,
+        workflows=[SLOWorkflow],
+        activities=[sli.query_sli, budgets.record_budget],
+        max_concurrent_activities=settings.worker.max_concurrent_activities,
+        max_concurrent_workflow_tasks=settings.worker.max_concurrent_workflow_tasks,
+    )
+
+
+async def prune_history(db: Database, retention_days: int) -> None:
+    while True:
+        try:
+            removed = await db.prune_history(datetime.now(UTC) - timedelta(days=retention_days))
+            if removed:
+                log.info("budget history pruned", rows=removed, retention_days=retention_days)
+        except DatabaseUnavailable as exc:
+            log.warning("history pruning skipped", error=str(exc))
+        await asyncio.sleep(3600)
+
+
+async def run_worker(settings: Settings) -> None:
+    if settings.worker.metrics_port:
+        start_http_server(settings.worker.metrics_port, addr="0.0.0.0")  # noqa: S104 - scraped in-cluster
+    client = await connect(settings)
+    prometheus = PrometheusClient(
+        settings.prometheus.url,
+        timeout_seconds=settings.prometheus.timeout_seconds,
+        max_retries=settings.prometheus.max_retries,
+    )
+    db = Database(settings.postgresql)
+    cache = BudgetCache(settings.redis)
+    publisher = KafkaPublisher(settings.kafka)
+    relay = OutboxRelay(db, publisher, settings.kafka)
+    worker = build_worker(client, settings, prometheus=prometheus, db=db, cache=cache, relay=relay)
+    log.info("worker starting", task_queue=settings.temporal.task_queue, temporal=settings.temporal.address)
+    try:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(relay.run())
+            group.create_task(prune_history(db, settings.calculator.history_retention_days))
+            await worker.run()
+    finally:
+        with contextlib.suppress(Exception):
+            await publisher.aclose()
+        await cache.aclose()
+        await db.close()
+        await prometheus.aclose()

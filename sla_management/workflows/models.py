@@ -1,0 +1,84 @@
+"""Inputs and state of the SLO workflow and its activities (one pydantic model each)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field
+
+from sla_management.config import Settings
+from sla_management.domain.budget import BudgetStatus, BurnLevel, ErrorBudget, Thresholds
+from sla_management.domain.plan import Ledger, QueryPlan
+from sla_management.domain.slo import SLO, CamelModel
+
+
+class LoopParams(CamelModel):
+    """Settings the workflow needs, copied in at start so the workflow never reads the
+    environment (that would break determinism on replay)."""
+
+    interval_seconds: float = 30
+    burn_fast: float = 14.4
+    burn_slow: float = 6
+    freeze_percent: float = 20
+    unfreeze_percent: float = 50
+    settle_seconds: int = 300
+    history_interval_seconds: int = 300
+    activity_mode: str = "regular"
+    passes_per_run: int = 500
+    query_timeout_seconds: float = 30
+    query_attempts: int = 2
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LoopParams:
+        c, p = settings.calculator, settings.policy
+        return cls(
+            interval_seconds=c.calculation_interval_seconds,
+            burn_fast=c.burn_rate_fast_threshold,
+            burn_slow=c.burn_rate_slow_threshold,
+            freeze_percent=p.freeze_threshold_percent,
+            unfreeze_percent=p.unfreeze_threshold_percent,
+            settle_seconds=c.settle_seconds,
+            history_interval_seconds=c.history_interval_seconds,
+            activity_mode=c.activity_mode,
+            passes_per_run=c.passes_per_run,
+            # The adapter retries inside the activity; this bounds the whole attempt.
+            query_timeout_seconds=settings.prometheus.timeout_seconds * (settings.prometheus.max_retries + 1),
+        )
+
+    @property
+    def thresholds(self) -> Thresholds:
+        return Thresholds(
+            burn_fast=self.burn_fast,
+            burn_slow=self.burn_slow,
+            freeze_percent=self.freeze_percent,
+            unfreeze_percent=self.unfreeze_percent,
+        )
+
+
+class LoopState(CamelModel):
+    """What the loop carries across passes and across continue-as-new."""
+
+    ledger: Ledger | None = None
+    budget: ErrorBudget | None = None
+    passes: int = 0
+    last_history_at: datetime | None = None
+    search_status: BudgetStatus | None = None
+    search_level: BurnLevel | None = None
+
+
+class SLOWorkflowInput(CamelModel):
+    slo: SLO
+    params: LoopParams = Field(default_factory=LoopParams)
+    state: LoopState | None = None
+
+
+class QuerySLIInput(CamelModel):
+    slo_id: str
+    plan: QueryPlan
+
+
+class RecordBudgetInput(CamelModel):
+    budget: ErrorBudget
+    event_id: str
+    write_history: bool
+    previous_status: BudgetStatus | None = None
