@@ -170,6 +170,8 @@ def plan_queries(
     usable = (
         ledger is not None
         and ledger.kind == expected
+        # A ledger that starts late (windowDays grew) would leave a gap after the head.
+        and ledger.first_start <= ledger_start
         and ledger.end >= ledger_start
         and ledger.end <= now
         and (not isinstance(ledger, SliceLedger) or ledger.slice_seconds == step)
