@@ -13,7 +13,7 @@ from typing import Any, TypeVar, cast
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from sla_management.domain.budget import BudgetStatus, ErrorBudget, Measurements, compute_budget
@@ -117,8 +117,8 @@ class SLOWorkflow:
             ledger, measurements = fold_results(slo, slo.query_units, state.ledger, plan, results)
             state.ledger = ledger
         except ActivityError as err:
-            if isinstance(err.cause, asyncio.CancelledError):
-                raise
+            if is_cancelled_exception(err):
+                raise  # the SLO was deleted: end the loop, do not record a failure
             # Missing data is not an incident: keep the error, report UNKNOWN, freeze nothing.
             cause = err.cause
             message = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
