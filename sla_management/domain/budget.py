@@ -96,16 +96,20 @@ def _finite(x: float | None) -> float | None:
     return x if x is not None and math.isfinite(x) else None
 
 
+# Floating point makes 1 - 0.999 inexact, so exactly 20 % left could read as 19.9999999 and
+# flip a status; rounding far below any meaningful precision keeps boundaries where they are.
+_PRECISION = 9
+
+
 def occurrences_consumed_percent(bad: float, total: float, target: float) -> float | None:
     """Consumed % of the budget from exact event counts; None without traffic."""
     if total <= 0:
         return None
-    sli = 1 - bad / total
-    return (1 - sli) / (1 - target) * 100
+    return round(bad / total / (1 - target) * 100, _PRECISION)
 
 
 def ratio_consumed_percent(good_ratio: float, target: float) -> float:
-    return (1 - good_ratio) / (1 - target) * 100
+    return round((1 - good_ratio) / (1 - target) * 100, _PRECISION)
 
 
 def timeslice_consumed_percent(bad_slices: int, total_slices: int, target: float) -> float | None:
@@ -113,13 +117,13 @@ def timeslice_consumed_percent(bad_slices: int, total_slices: int, target: float
     if total_slices <= 0:
         return None
     allowed = total_slices * (1 - target)
-    return bad_slices / allowed * 100
+    return round(bad_slices / allowed * 100, _PRECISION)
 
 
 def burn_rate(error_ratio: float | None, target: float) -> float | None:
     if error_ratio is None or not math.isfinite(error_ratio):
         return None
-    return max(error_ratio, 0.0) / (1 - target)
+    return round(max(error_ratio, 0.0) / (1 - target), _PRECISION)
 
 
 def burn_level(rates: dict[str, float | None], thresholds: Thresholds) -> BurnLevel:
@@ -212,10 +216,10 @@ def compute_budget(
         if m.total_slices and m.bad_slices is not None:
             consumed = timeslice_consumed_percent(m.bad_slices, m.total_slices, target)
             sli = 1 - m.bad_slices / m.total_slices
-    elif m.total_events is not None and m.bad_events is not None:
-        consumed = occurrences_consumed_percent(m.bad_events, m.total_events, target)
+    elif (total := _finite(m.total_events)) is not None and (bad := _finite(m.bad_events)) is not None:
+        consumed = occurrences_consumed_percent(bad, total, target)
         if consumed is not None:
-            sli = 1 - m.bad_events / m.total_events
+            sli = 1 - bad / total
     elif (ratio := _finite(m.good_ratio)) is not None:
         consumed = ratio_consumed_percent(ratio, target)
         sli = ratio
@@ -232,7 +236,7 @@ def compute_budget(
             exhaustion_eta=None,
         )
 
-    remaining = 100 - consumed
+    remaining = round(100 - consumed, _PRECISION)
     return ErrorBudget(
         **base,  # type: ignore[arg-type]
         sli=sli,

@@ -11,6 +11,10 @@ hour of event counts, or one verdict per timeslice) and asks only for what is ne
 Head and tail are each shorter than a bucket plus `settle`, so a pass reads about the same
 amount of data for 7 days as for 90. The ledger is rebuilt with one range query on the first
 pass, after a definition change, or when it fell out of the window.
+
+Trade-off: a bucket is read once, `settle` seconds after it closed. Samples that arrive later
+than that (a long remote-write backlog) are not counted until the ledger is rebuilt, e.g. by a
+definition update; a bucket with no answer counts as no traffic.
 """
 
 from __future__ import annotations
@@ -153,12 +157,22 @@ def plan_queries(
     if kind is SLIKind.RATIO:
         query = spec.sli_query.query or ""
         plan.instant.append(
-            InstantQuery(key="ratio:window", promql=render(query, window), time=now, window_seconds=window, sum_series=False)
+            InstantQuery(
+                key="ratio:window",
+                promql=render(query, window),
+                time=now,
+                window_seconds=window,
+                sum_series=False,
+            )
         )
         for name, seconds in BURN_WINDOWS.items():
             plan.instant.append(
                 InstantQuery(
-                    key=f"ratio:burn:{name}", promql=render(query, seconds), time=now, window_seconds=seconds, sum_series=False
+                    key=f"ratio:burn:{name}",
+                    promql=render(query, seconds),
+                    time=now,
+                    window_seconds=seconds,
+                    sum_series=False,
                 )
             )
         return plan
@@ -188,7 +202,12 @@ def plan_queries(
         if target_end > fetch_from:
             plan.range.append(
                 RangeQuery(
-                    key="slices", promql=render(query, step), start=fetch_from + step, end=target_end, step=step, sum_series=False
+                    key="slices",
+                    promql=render(query, step),
+                    start=fetch_from + step,
+                    end=target_end,
+                    step=step,
+                    sum_series=False,
                 )
             )
         return plan
@@ -196,17 +215,37 @@ def plan_queries(
     for role, query in _event_roles(spec).items():
         if target_end > fetch_from:
             plan.range.append(
-                RangeQuery(key=f"{role}:buckets", promql=render(query, step), start=fetch_from + step, end=target_end, step=step)
+                RangeQuery(
+                    key=f"{role}:buckets",
+                    promql=render(query, step),
+                    start=fetch_from + step,
+                    end=target_end,
+                    step=step,
+                )
             )
         if ledger_start > window_start:
             head = ledger_start - window_start
-            plan.instant.append(InstantQuery(key=f"{role}:head", promql=render(query, head), time=ledger_start, window_seconds=head))
+            plan.instant.append(
+                InstantQuery(
+                    key=f"{role}:head",
+                    promql=render(query, head),
+                    time=ledger_start,
+                    window_seconds=head,
+                )
+            )
         if now > fold_end:
             tail = now - fold_end
-            plan.instant.append(InstantQuery(key=f"{role}:tail", promql=render(query, tail), time=now, window_seconds=tail))
+            plan.instant.append(
+                InstantQuery(key=f"{role}:tail", promql=render(query, tail), time=now, window_seconds=tail)
+            )
         for name, seconds in BURN_WINDOWS.items():
             plan.instant.append(
-                InstantQuery(key=f"{role}:burn:{name}", promql=render(query, seconds), time=now, window_seconds=seconds)
+                InstantQuery(
+                    key=f"{role}:burn:{name}",
+                    promql=render(query, seconds),
+                    time=now,
+                    window_seconds=seconds,
+                )
             )
     return plan
 
@@ -266,7 +305,11 @@ def _fold_counts(
         for role in ("ev", "total"):
             by_end = {int(t): v for t, v in results.series.get(f"{role}:buckets", [])}
             per_role[role] = [
-                _count(by_end.get(plan.fetch_from + (i + 1) * BUCKET_SECONDS), unit[role], BUCKET_SECONDS)
+                _count(
+                    by_end.get(plan.fetch_from + (i + 1) * BUCKET_SECONDS),
+                    unit[role],
+                    BUCKET_SECONDS,
+                )
                 for i in range(new_buckets)
             ]
         good_is_ev = bool(spec.sli_query.good_query)
@@ -320,7 +363,9 @@ def _fold_slices(
 ) -> tuple[SliceLedger, Measurements]:
     step = spec.timeslice_minutes * 60
     book = ledger if isinstance(ledger, SliceLedger) and not plan.reset_ledger else None
-    book = SliceLedger(slice_seconds=step, first_start=plan.ledger_start) if book is None else book.model_copy()
+    book = (
+        SliceLedger(slice_seconds=step, first_start=plan.ledger_start) if book is None else book.model_copy()
+    )
     new_slices = (plan.fold_end - plan.fetch_from) // step
     if new_slices > 0:
         by_end = {int(t): v for t, v in results.series.get("slices", [])}
