@@ -8,7 +8,9 @@ import typer
 
 from sla_management.devstack.cli import demo_app, dev
 
-app = typer.Typer(help="SLO control plane: error budgets, burn rates and deploy freezes.", no_args_is_help=True)
+app = typer.Typer(
+    help="SLO control plane: error budgets, burn rates and deploy freezes.", no_args_is_help=True
+)
 app.add_typer(demo_app, name="demo")
 app.command(help="Start the whole stack on loopback with a demo workload (what `make run` runs).")(dev)
 
@@ -52,6 +54,39 @@ def migrate() -> None:
 
     upgrade(get_settings().postgresql)
     typer.echo("database is at the latest revision")
+
+
+@app.command()
+def gate(
+    namespace: str | None = typer.Option(None, help="Namespace the deploy goes to."),
+    service: str | None = typer.Option(None, help="Service being deployed."),
+    api_url: str = typer.Option("http://127.0.0.1:8000", envvar="SLA_API_URL", help="The SLA API."),
+    token: str | None = typer.Option(None, envvar="SLA_API_TOKEN", help="Bearer token, if the API needs one."),
+    fail_open: bool = typer.Option(False, help="Allow the deploy when the API cannot be reached."),
+) -> None:
+    """Deploy gate for pipelines: exit 0 when allowed, 1 when frozen, 2 when unknown."""
+    import httpx
+
+    if not namespace and not service:
+        raise typer.BadParameter("give --namespace, --service or both")
+    params = {k: v for k, v in {"namespace": namespace, "service": service}.items() if v}
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        response = httpx.get(f"{api_url.rstrip('/')}/api/v1/gate", params=params, headers=headers, timeout=10)
+        response.raise_for_status()
+    except httpx.HTTPError as exc:
+        typer.echo(f"gate: cannot ask {api_url}: {exc}", err=True)
+        raise typer.Exit(0 if fail_open else 2) from exc
+    answer = response.json()
+    if answer["allowed"]:
+        typer.echo(f"allowed: no active freeze for {params}")
+        return
+    for freeze in answer["freezes"]:
+        typer.echo(
+            f"FROZEN by policy {freeze['policyName']} ({freeze['scope']} {freeze['target'] or '*'}) "
+            f"since {freeze['activatedAt']}: {freeze['reason']} [freeze {freeze['id']}]"
+        )
+    raise typer.Exit(1)
 
 
 if __name__ == "__main__":

@@ -75,6 +75,9 @@ class KafkaSettings(BaseModel):
 class AlertmanagerSettings(BaseModel):
     url: str = "http://alertmanager.monitoring.svc.cluster.local:9093"
     webhook_path: str = "/webhooks/alertmanager"
+    # When set, the webhook demands `Authorization: Bearer <token>` (Alertmanager's
+    # http_config.authorization sends exactly that).
+    webhook_token: str | None = None
 
 
 class CalculatorSettings(BaseModel):
@@ -107,6 +110,15 @@ class TemporalSettings(BaseModel):
     task_queue: str = "sla-management"
 
 
+class KubernetesSettings(BaseModel):
+    # Off: freezes are recorded, published and answered by the gate, but nothing is annotated.
+    enabled: bool = True
+    # Empty: in-cluster service account, else ~/.kube/config.
+    api_url: str | None = None
+    token: str | None = None
+    verify_ssl: bool = True
+
+
 class WorkerSettings(BaseModel):
     # 0 disables the worker's own /metrics endpoint.
     metrics_port: int = 9464
@@ -132,6 +144,7 @@ class Settings(BaseSettings):
     temporal: TemporalSettings = Field(default_factory=TemporalSettings)
     api: APISettings = Field(default_factory=APISettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
     log_level: str = "INFO"
 
 

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -32,6 +33,7 @@ from sla_management.config import (
     APISettings,
     CalculatorSettings,
     KafkaSettings,
+    KubernetesSettings,
     PostgreSQLSettings,
     PrometheusSettings,
     RedisSettings,
@@ -70,6 +72,7 @@ class Stack:
             temporal=TemporalSettings(address=self.temporal_address, task_queue=f"tq-{uuid.uuid4().hex[:8]}"),
             api=APISettings(),
             worker=WorkerSettings(metrics_port=0),
+            kubernetes=KubernetesSettings(enabled=False),
         )
 
 
@@ -87,7 +90,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         processes.write_openmetrics_blocks(openmetrics, data_dir)
         prom_port = processes.free_port()
         prometheus = processes.start_prometheus(
-            workdir, prom_port, "global:\n  scrape_interval: 1m\nscrape_configs: []\n", data_dir=data_dir
+            workdir,
+            prom_port,
+            "global:\n  scrape_interval: 1m\nscrape_configs: []\n",
+            data_dir=data_dir,
         )
         started.append(prometheus)
         temporal = processes.start_temporal(workdir, processes.free_port())
@@ -139,6 +145,7 @@ class Runtime:
     cache: BudgetCache
     prometheus: PrometheusClient
     relay: OutboxRelay
+    enforcer: Any = None
 
 
 @asynccontextmanager
@@ -150,6 +157,7 @@ async def running_worker(runtime: Runtime, task_queue: str | None = None) -> Asy
         db=runtime.db,
         cache=runtime.cache,
         relay=runtime.relay,
+        enforcer=runtime.enforcer,
         task_queue=task_queue,
     )
     async with worker:

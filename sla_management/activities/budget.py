@@ -10,17 +10,26 @@ import uuid
 
 import structlog
 from temporalio import activity
+from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 
 from sla_management.adapters.cache import BudgetCache
 from sla_management.adapters.kafka import OutboxRelay
-from sla_management.adapters.postgres import Database, OutboxEvent
-from sla_management.adapters.prometheus import PrometheusClient, PrometheusUnavailable, PromQLError, ShapeError
+from sla_management.adapters.postgres import Database, OutboxEvent, PolicyStore
+from sla_management.adapters.prometheus import (
+    PrometheusClient,
+    PrometheusUnavailable,
+    PromQLError,
+    ShapeError,
+)
 from sla_management.config import KafkaSettings
 from sla_management.domain.budget import BudgetStatus, ErrorBudget
 from sla_management.domain.plan import QueryResults
+from sla_management.domain.policy import Observation, Policy, band
+from sla_management.domain.slo import SLO
 from sla_management.observability import metrics
-from sla_management.workflows.models import QuerySLIInput, RecordBudgetInput
+from sla_management.workflows.models import PolicyWorkflowInput, QuerySLIInput, RecordBudgetInput
 
 log = structlog.get_logger(__name__)
 
@@ -73,6 +82,23 @@ def budget_event(budget: ErrorBudget, event_id: str, settings: KafkaSettings) ->
     )
 
 
+class PolicyDirectory:
+    """Policies read from PostgreSQL at most every few seconds: every pass of every SLO asks
+    which policies watch it."""
+
+    def __init__(self, store: PolicyStore, ttl_seconds: float = 5.0) -> None:
+        self._store = store
+        self._ttl = ttl_seconds
+        self._policies: list[Policy] = []
+        self._loaded_at = float("-inf")
+
+    async def all(self) -> list[Policy]:
+        if time.monotonic() - self._loaded_at > self._ttl:
+            self._policies = await self._store.list_policies()
+            self._loaded_at = time.monotonic()
+        return self._policies
+
+
 class BudgetActivities:
     def __init__(
         self,
@@ -80,11 +106,15 @@ class BudgetActivities:
         cache: BudgetCache,
         kafka: KafkaSettings,
         relay: OutboxRelay | None = None,
+        client: Client | None = None,
+        policies: PolicyDirectory | None = None,
     ) -> None:
         self._db = db
         self._cache = cache
         self._kafka = kafka
         self._relay = relay
+        self._client = client
+        self._policies = policies
 
     @activity.defn(name="record_budget")
     async def record_budget(self, inp: RecordBudgetInput) -> None:
@@ -104,6 +134,7 @@ class BudgetActivities:
         for window, rate in budget.burn_rates.items():
             if rate is not None:
                 metrics.BURN_RATE.labels(**labels, window=window).set(rate)
+        await self._notify_policies(inp)
         log.info(
             "budget recorded",
             slo_id=budget.slo_id,
@@ -112,3 +143,40 @@ class BudgetActivities:
             remaining_percent=budget.remaining_percent,
             workflow_id=activity.info().workflow_id,
         )
+
+    async def _notify_policies(self, inp: RecordBudgetInput) -> None:
+        """Signal each watching policy when the budget crossed something it decides on."""
+        if self._client is None or self._policies is None:
+            return
+        budget = inp.budget
+        probe = SLO.model_construct(
+            id=budget.slo_id,
+            name=inp.slo_name,
+            service_name=budget.service_name,
+            namespace=budget.namespace,
+            layer=inp.layer,
+            labels=inp.labels,
+        )
+        now = Observation.of(budget, inp.slo_name)
+        for policy in await self._policies.all():
+            if not policy.covers(probe):
+                continue
+            if not inp.notify_policies and band(policy, inp.previous) == band(policy, now):
+                continue
+            await signal_policy(self._client, policy, now, activity.info().task_queue)
+            metrics.POLICY_SIGNALS.inc()
+
+
+async def signal_policy(client: Client, policy: Policy, obs: Observation, task_queue: str) -> None:
+    """Signal-with-start: the policy's workflow exists after this, whatever happened before."""
+    from sla_management.workflows.policy import PolicyWorkflow
+
+    await client.start_workflow(
+        PolicyWorkflow.run,
+        PolicyWorkflowInput(policy=policy),
+        id=policy.workflow_id,
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        start_signal="observe",
+        start_signal_args=[obs],
+    )

@@ -14,6 +14,8 @@ import asyncpg
 
 from sla_management.config import PostgreSQLSettings
 from sla_management.domain.budget import ErrorBudget
+from sla_management.domain.freeze import FreezeEvent
+from sla_management.domain.policy import Policy
 from sla_management.domain.slo import SLO
 
 
@@ -109,34 +111,60 @@ class Database:
         )
 
     async def insert_slo(self, slo: SLO) -> SLO:
-        spec = slo.model_dump(mode="json", by_alias=True, exclude={"id", "managed_by", "query_units", "created_at", "updated_at"})
+        spec = slo.model_dump(
+            mode="json",
+            by_alias=True,
+            exclude={"id", "managed_by", "query_units", "created_at", "updated_at"},
+        )
         try:
             async with self.acquire() as conn:
                 row = await conn.fetchrow(
                     """INSERT INTO slos (id, name, namespace, service_name, layer, slo_type, spec,
                                          query_units, managed_by, created_at, updated_at)
                        VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$10) RETURNING *""",
-                    slo.id, slo.name, slo.namespace, slo.service_name, slo.layer, slo.slo_type.value,
-                    spec, {k: v.value for k, v in slo.query_units.items()}, slo.managed_by.value,
+                    slo.id,
+                    slo.name,
+                    slo.namespace,
+                    slo.service_name,
+                    slo.layer,
+                    slo.slo_type.value,
+                    spec,
+                    {k: v.value for k, v in slo.query_units.items()},
+                    slo.managed_by.value,
                     slo.created_at,
                 )
         except asyncpg.UniqueViolationError as exc:
-            raise Conflict(f"an SLO named {slo.name!r} already exists in namespace {slo.namespace!r}") from exc
+            raise Conflict(
+                f"an SLO named {slo.name!r} already exists in namespace {slo.namespace!r}"
+            ) from exc
         return self._slo(row)
 
     async def update_slo(self, slo: SLO) -> SLO | None:
-        spec = slo.model_dump(mode="json", by_alias=True, exclude={"id", "managed_by", "query_units", "created_at", "updated_at"})
+        spec = slo.model_dump(
+            mode="json",
+            by_alias=True,
+            exclude={"id", "managed_by", "query_units", "created_at", "updated_at"},
+        )
         try:
             async with self.acquire() as conn:
                 row = await conn.fetchrow(
                     """UPDATE slos SET name=$2, namespace=$3, service_name=$4, layer=$5, slo_type=$6,
                               spec=$7, query_units=$8, updated_at=$9
                        WHERE id=$1 RETURNING *""",
-                    slo.id, slo.name, slo.namespace, slo.service_name, slo.layer, slo.slo_type.value,
-                    spec, {k: v.value for k, v in slo.query_units.items()}, slo.updated_at,
+                    slo.id,
+                    slo.name,
+                    slo.namespace,
+                    slo.service_name,
+                    slo.layer,
+                    slo.slo_type.value,
+                    spec,
+                    {k: v.value for k, v in slo.query_units.items()},
+                    slo.updated_at,
                 )
         except asyncpg.UniqueViolationError as exc:
-            raise Conflict(f"an SLO named {slo.name!r} already exists in namespace {slo.namespace!r}") from exc
+            raise Conflict(
+                f"an SLO named {slo.name!r} already exists in namespace {slo.namespace!r}"
+            ) from exc
         return self._slo(row) if row else None
 
     async def get_slo(self, slo_id: str) -> SLO | None:
@@ -162,7 +190,12 @@ class Database:
                      AND ($3::text IS NULL OR s.layer = $3)
                      AND ($4::text IS NULL OR b.status = $4)
                    ORDER BY s.namespace, s.name LIMIT $5 OFFSET $6""",
-                service, namespace, layer, status, limit, offset,
+                service,
+                namespace,
+                layer,
+                status,
+                limit,
+                offset,
             )
         return [self._slo(r) for r in rows]
 
@@ -198,23 +231,29 @@ class Database:
                        remaining_percent=EXCLUDED.remaining_percent, calculated_at=EXCLUDED.calculated_at,
                        budget=EXCLUDED.budget
                    WHERE budgets_current.calculated_at <= EXCLUDED.calculated_at""",
-                budget.slo_id, budget.status.value, budget.burn_level.value, budget.remaining_percent,
-                budget.calculated_at, doc,
+                budget.slo_id,
+                budget.status.value,
+                budget.burn_level.value,
+                budget.remaining_percent,
+                budget.calculated_at,
+                doc,
             )
             if write_history:
                 await conn.execute(
                     """INSERT INTO budget_history (event_id, slo_id, calculated_at, status, burn_level,
                            remaining_percent, consumed_percent, sli, budget)
                        VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (event_id) DO NOTHING""",
-                    event_id, budget.slo_id, budget.calculated_at, budget.status.value, budget.burn_level.value,
-                    budget.remaining_percent, budget.consumed_percent, budget.sli, doc,
+                    event_id,
+                    budget.slo_id,
+                    budget.calculated_at,
+                    budget.status.value,
+                    budget.burn_level.value,
+                    budget.remaining_percent,
+                    budget.consumed_percent,
+                    budget.sli,
+                    doc,
                 )
-            for event in events:
-                await conn.execute(
-                    """INSERT INTO event_outbox (event_id, topic, key, headers, payload)
-                       VALUES ($1,$2,$3,$4,$5) ON CONFLICT (event_id) DO NOTHING""",
-                    event.event_id, event.topic, event.key, event.headers, event.payload,
-                )
+            await _insert_events(conn, events)
 
     async def current_budget(self, slo_id: str) -> ErrorBudget | None:
         async with self.acquire() as conn:
@@ -237,7 +276,10 @@ class Database:
                      AND ($3::text IS NULL OR b.status = $3)
                      AND ($4::text IS NULL OR b.burn_level = $4)
                    ORDER BY b.remaining_percent ASC NULLS LAST, s.name""",
-                service, namespace, status, burn_level,
+                service,
+                namespace,
+                status,
+                burn_level,
             )
         return [ErrorBudget.model_validate(r["budget"]) for r in rows]
 
@@ -250,22 +292,30 @@ class Database:
                    WHERE slo_id=$1 AND ($2::timestamptz IS NULL OR calculated_at >= $2)
                      AND ($3::timestamptz IS NULL OR calculated_at <= $3)
                    ORDER BY calculated_at DESC LIMIT $4""",
-                slo_id, start, end, limit,
+                slo_id,
+                start,
+                end,
+                limit,
             )
         return [ErrorBudget.model_validate(r["budget"]) for r in reversed(rows)]
 
     async def prune_history(self, older_than: datetime) -> int:
         async with self.acquire() as conn:
-            result: str = await conn.execute("DELETE FROM budget_history WHERE calculated_at < $1", older_than)
+            result: str = await conn.execute(
+                "DELETE FROM budget_history WHERE calculated_at < $1", older_than
+            )
             await conn.execute(
-                "DELETE FROM event_outbox WHERE published_at IS NOT NULL AND published_at < $1", older_than
+                "DELETE FROM event_outbox WHERE published_at IS NOT NULL AND published_at < $1",
+                older_than,
             )
         return int(result.split()[-1])
 
     # Outbox ----------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def pending_events(self, limit: int) -> AsyncIterator[tuple[asyncpg.Connection, list[asyncpg.Record]]]:
+    async def pending_events(
+        self, limit: int
+    ) -> AsyncIterator[tuple[asyncpg.Connection, list[asyncpg.Record]]]:
         """Lock a batch of unpublished events; SKIP LOCKED lets several workers relay at once
         without sending the same event twice."""
         async with self.acquire() as conn, conn.transaction():
@@ -280,3 +330,199 @@ class Database:
         async with self.acquire() as conn:
             count: int = await conn.fetchval("SELECT count(*) FROM event_outbox WHERE published_at IS NULL")
         return count
+
+
+class PolicyStore:
+    """Policies, freeze events and violations; shares the `Database` pool."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @staticmethod
+    def _policy(row: asyncpg.Record) -> Policy:
+        return Policy.model_validate(
+            {
+                **row["spec"],
+                "id": row["id"],
+                "managedBy": row["managed_by"],
+                "createdAt": row["created_at"],
+                "updatedAt": row["updated_at"],
+            }
+        )
+
+    @staticmethod
+    def _spec(policy: Policy) -> dict[str, Any]:
+        return policy.model_dump(
+            mode="json", by_alias=True, exclude={"id", "managed_by", "created_at", "updated_at"}
+        )
+
+    async def insert_policy(self, policy: Policy) -> Policy:
+        try:
+            async with self.db.acquire() as conn:
+                row = await conn.fetchrow(
+                    """INSERT INTO policies (id, name, scope, target, spec, managed_by, created_at, updated_at)
+                       VALUES ($1,$2,$3,$4,$5,$6,$7,$7) RETURNING *""",
+                    policy.id, policy.name, policy.scope.value, policy.target, self._spec(policy),
+                    policy.managed_by.value, policy.created_at,
+                )
+        except asyncpg.UniqueViolationError as exc:
+            raise Conflict(f"a policy named {policy.name!r} already exists") from exc
+        return self._policy(row)
+
+    async def update_policy(self, policy: Policy) -> Policy | None:
+        try:
+            async with self.db.acquire() as conn:
+                row = await conn.fetchrow(
+                    """UPDATE policies SET name=$2, scope=$3, target=$4, spec=$5, updated_at=$6
+                       WHERE id=$1 RETURNING *""",
+                    policy.id, policy.name, policy.scope.value, policy.target, self._spec(policy),
+                    policy.updated_at,
+                )
+        except asyncpg.UniqueViolationError as exc:
+            raise Conflict(f"a policy named {policy.name!r} already exists") from exc
+        return self._policy(row) if row else None
+
+    async def get_policy(self, policy_id: str) -> Policy | None:
+        async with self.db.acquire() as conn:
+            row = await conn.fetchrow("SELECT * FROM policies WHERE id=$1", policy_id)
+        return self._policy(row) if row else None
+
+    async def list_policies(self) -> list[Policy]:
+        async with self.db.acquire() as conn:
+            rows = await conn.fetch("SELECT * FROM policies ORDER BY name")
+        return [self._policy(r) for r in rows]
+
+    async def delete_policy(self, policy_id: str) -> bool:
+        async with self.db.acquire() as conn:
+            result: str = await conn.execute("DELETE FROM policies WHERE id=$1", policy_id)
+        return result.endswith(" 1")
+
+    # Freezes ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _freeze(row: asyncpg.Record) -> FreezeEvent:
+        return FreezeEvent(
+            id=str(row["id"]),
+            policy_id=row["policy_id"],
+            policy_name=row["policy_name"],
+            scope=row["scope"],
+            target=row["target"],
+            namespaces=list(row["namespaces"]),
+            blocks=row["blocks"],
+            triggering=row["triggering"],
+            reason=row["reason"],
+            activated_at=row["activated_at"],
+            resolved_at=row["resolved_at"],
+            resolved_by=row["resolved_by"],
+            resolution=row["resolution"],
+        )
+
+    async def open_freeze(self, event: FreezeEvent, events: Sequence[OutboxEvent]) -> FreezeEvent:
+        """Insert the freeze and its Kafka event together; a retry finds the row already there."""
+        triggering = [o.model_dump(mode="json", by_alias=True) for o in event.triggering]
+        async with self.db.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                """INSERT INTO freeze_events (id, policy_id, policy_name, scope, target, namespaces, blocks,
+                       triggering, reason, activated_at)
+                   VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)
+                   ON CONFLICT (id) DO UPDATE SET id = EXCLUDED.id RETURNING *""",
+                uuid.UUID(event.id), event.policy_id, event.policy_name, event.scope.value, event.target,
+                event.namespaces, event.blocks, triggering, event.reason, event.activated_at,
+            )
+            await _insert_events(conn, events)
+        return self._freeze(row)
+
+    async def close_freeze(
+        self, event_id: str, resolved_at: datetime, resolved_by: str, resolution: str, events: Sequence[OutboxEvent]
+    ) -> FreezeEvent | None:
+        async with self.db.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                """UPDATE freeze_events SET resolved_at = COALESCE(resolved_at, $2),
+                       resolved_by = COALESCE(resolved_by, $3), resolution = COALESCE(resolution, $4)
+                   WHERE id = $1 RETURNING *""",
+                uuid.UUID(event_id), resolved_at, resolved_by, resolution,
+            )
+            if row is not None:
+                await _insert_events(conn, events)
+        return self._freeze(row) if row else None
+
+    async def get_freeze(self, event_id: str) -> FreezeEvent | None:
+        try:
+            key = uuid.UUID(event_id)
+        except ValueError:
+            return None
+        async with self.db.acquire() as conn:
+            row = await conn.fetchrow("SELECT * FROM freeze_events WHERE id=$1", key)
+        return self._freeze(row) if row else None
+
+    async def active_freezes(self) -> list[FreezeEvent]:
+        async with self.db.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT * FROM freeze_events WHERE resolved_at IS NULL ORDER BY activated_at"
+            )
+        return [self._freeze(r) for r in rows]
+
+    async def freeze_history(
+        self,
+        *,
+        target: str | None = None,
+        policy_id: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 1000,
+    ) -> list[FreezeEvent]:
+        async with self.db.acquire() as conn:
+            rows = await conn.fetch(
+                """SELECT * FROM freeze_events
+                   WHERE ($1::text IS NULL OR target = $1 OR $1 = ANY(namespaces))
+                     AND ($2::text IS NULL OR policy_id = $2)
+                     AND ($3::timestamptz IS NULL OR COALESCE(resolved_at, 'infinity') >= $3)
+                     AND ($4::timestamptz IS NULL OR activated_at <= $4)
+                   ORDER BY activated_at DESC LIMIT $5""",
+                target, policy_id, start, end, limit,
+            )
+        return [self._freeze(r) for r in rows]
+
+    # Violations ------------------------------------------------------------------------
+
+    async def record_violation(
+        self,
+        *,
+        slo_id: str,
+        alertname: str,
+        status: str,
+        fingerprint: str,
+        starts_at: datetime | None,
+        ends_at: datetime | None,
+        labels: dict[str, str],
+        annotations: dict[str, str],
+        events: Sequence[OutboxEvent],
+    ) -> bool:
+        """False when Alertmanager repeated a notification already recorded."""
+        async with self.db.acquire() as conn, conn.transaction():
+            inserted = await conn.fetchval(
+                """INSERT INTO slo_violations (id, slo_id, alertname, status, fingerprint, starts_at, ends_at,
+                       labels, annotations)
+                   VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)
+                   ON CONFLICT (fingerprint, starts_at, status) DO NOTHING RETURNING true""",
+                uuid.uuid4(), slo_id, alertname, status, fingerprint, starts_at, ends_at, labels, annotations,
+            )
+            if inserted:
+                await _insert_events(conn, events)
+        return bool(inserted)
+
+    async def violation_counts(self, slo_id: str) -> dict[str, int]:
+        async with self.db.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT status, count(*) AS n FROM slo_violations WHERE slo_id=$1 GROUP BY status", slo_id
+            )
+        return {r["status"]: r["n"] for r in rows}
+
+
+async def _insert_events(conn: asyncpg.Connection, events: Sequence[OutboxEvent]) -> None:
+    for event in events:
+        await conn.execute(
+            """INSERT INTO event_outbox (event_id, topic, key, headers, payload)
+               VALUES ($1,$2,$3,$4,$5) ON CONFLICT (event_id) DO NOTHING""",
+            event.event_id, event.topic, event.key, event.headers, event.payload,
+        )

@@ -12,7 +12,7 @@ from sla_management import __version__
 from sla_management.adapters.postgres import DatabaseUnavailable
 from sla_management.api import errors
 from sla_management.api.deps import Services
-from sla_management.api.routes import budgets, health, slos
+from sla_management.api.routes import budgets, gate, health, policies, slos, webhooks
 from sla_management.config import Settings, get_settings
 
 
@@ -43,5 +43,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(slos.router)
     app.include_router(budgets.router)
+    app.include_router(policies.router)
+    app.include_router(gate.router)
+    app.include_router(webhooks.router)
     app.mount("/metrics", make_asgi_app())
     return app

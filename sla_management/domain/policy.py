@@ -225,3 +225,11 @@ def decide(
         verdict=Verdict.UNFREEZE,
         reason=f"every watched SLO is at or above {policy.unfreeze_threshold_percent:g}% budget",
     )
+
+
+def band(policy: PolicySpec, obs: Observation | None) -> tuple[bool, bool, bool] | None:
+    """What a policy can tell apart about one SLO. SLO loops signal a policy only when this
+    changes, so a steady budget costs the policy nothing."""
+    if obs is None:
+        return None
+    return obs.has_data, _breaches(policy, obs) is not None, _recovered(policy, obs)

@@ -28,8 +28,20 @@ SLOS_TOTAL = Gauge("sla_slos_total", "SLO definitions stored.")
 PROMETHEUS_QUERIES = Counter(
     "sla_prometheus_queries_total", "Queries sent to Prometheus.", ["kind", "outcome"]
 )
-KAFKA_EVENTS = Counter(
-    "sla_kafka_events_published_total", "Events published to Kafka.", ["topic", "outcome"]
-)
+KAFKA_EVENTS = Counter("sla_kafka_events_published_total", "Events published to Kafka.", ["topic", "outcome"])
 OUTBOX_PENDING = Gauge("sla_outbox_pending_events", "Events written but not yet on Kafka.")
 CACHE_REQUESTS = Counter("sla_cache_requests_total", "Budget cache look-ups.", ["outcome"])
+FREEZES_ACTIVE = Gauge("sla_freezes_active", "Freezes in force.")
+FREEZES_ACTIVATED = Counter("sla_freezes_activated_total", "Freezes started.", ["scope"])
+FREEZES_RESOLVED = Counter("sla_freezes_resolved_total", "Freezes ended.", ["scope", "by"])
+FREEZE_DURATION = Histogram(
+    "sla_freeze_duration_seconds",
+    "How long freezes lasted.",
+    buckets=(60, 300, 900, 1800, 3600, 7200, 14400, 43200, 86400, 259200, 604800),
+)
+SLO_VIOLATIONS = Counter("sla_slo_violations_total", "SLO alerts received from Alertmanager.", ["slo", "status"])
+ALERTMANAGER_WEBHOOKS = Counter(
+    "sla_alertmanager_webhooks_received_total", "Alertmanager webhook calls.", ["outcome"]
+)
+ALERTS_IGNORED = Counter("sla_alerts_ignored_total", "Alerts without a known SLO.", ["reason"])
+POLICY_SIGNALS = Counter("sla_policy_signals_total", "Budget observations sent to policy workflows.")

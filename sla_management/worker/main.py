@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import TYPE_CHECKING
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -11,16 +12,30 @@ from prometheus_client import start_http_server
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from sla_management.activities.budget import BudgetActivities, SLIActivities
+from sla_management.activities.budget import BudgetActivities, PolicyDirectory, SLIActivities
+from sla_management.activities.freeze import FreezeActivities
 from sla_management.adapters.cache import BudgetCache
 from sla_management.adapters.kafka import KafkaPublisher, OutboxRelay
-from sla_management.adapters.postgres import Database, DatabaseUnavailable
+from sla_management.adapters.postgres import Database, DatabaseUnavailable, PolicyStore
 from sla_management.adapters.prometheus import PrometheusClient
 from sla_management.config import Settings
 from sla_management.temporal import connect
+from sla_management.workflows.policy import PolicyWorkflow
 from sla_management.workflows.slo import SLOWorkflow
 
+if TYPE_CHECKING:
+    from sla_management.adapters.kubernetes import KubernetesEnforcer
+
 log = structlog.get_logger(__name__)
+
+
+def build_enforcer(settings: Settings) -> KubernetesEnforcer | None:
+    if not settings.kubernetes.enabled:
+        return None
+    from sla_management.adapters.kubernetes import KubernetesEnforcer
+
+    k8s = settings.kubernetes
+    return KubernetesEnforcer.from_config(k8s.api_url, token=k8s.token, verify_ssl=k8s.verify_ssl)
 
 
 def build_worker(
@@ -31,15 +46,25 @@ def build_worker(
     db: Database,
     cache: BudgetCache,
     relay: OutboxRelay | None,
+    enforcer: KubernetesEnforcer | None = None,
     task_queue: str | None = None,
 ) -> Worker:
+    store = PolicyStore(db)
     sli = SLIActivities(prometheus)
-    budgets = BudgetActivities(db, cache, settings.kafka, relay)
+    budgets = BudgetActivities(db, cache, settings.kafka, relay, client=client, policies=PolicyDirectory(store))
+    freezes = FreezeActivities(db, store, settings.kafka, enforcer, relay)
     return Worker(
         client,
         task_queue=task_queue or settings.temporal.task_queue,
-        workflows=[SLOWorkflow],
-        activities=[sli.query_sli, budgets.record_budget],
+        workflows=[SLOWorkflow, PolicyWorkflow],
+        activities=[
+            sli.query_sli,
+            budgets.record_budget,
+            freezes.load_observations,
+            freezes.open_freeze,
+            freezes.close_freeze,
+            freezes.enforce_freezes,
+        ],
         max_concurrent_activities=settings.worker.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.worker.max_concurrent_workflow_tasks,
     )
@@ -58,7 +83,7 @@ async def prune_history(db: Database, retention_days: int) -> None:
 
 async def run_worker(settings: Settings) -> None:
     if settings.worker.metrics_port:
-        start_http_server(settings.worker.metrics_port, addr="0.0.0.0")  # noqa: S104 - scraped in-cluster
+        start_http_server(settings.worker.metrics_port, addr="0.0.0.0")
     client = await connect(settings)
     prometheus = PrometheusClient(
         settings.prometheus.url,
@@ -69,8 +94,14 @@ async def run_worker(settings: Settings) -> None:
     cache = BudgetCache(settings.redis)
     publisher = KafkaPublisher(settings.kafka)
     relay = OutboxRelay(db, publisher, settings.kafka)
-    worker = build_worker(client, settings, prometheus=prometheus, db=db, cache=cache, relay=relay)
-    log.info("worker starting", task_queue=settings.temporal.task_queue, temporal=settings.temporal.address)
+    worker = build_worker(
+        client, settings, prometheus=prometheus, db=db, cache=cache, relay=relay, enforcer=build_enforcer(settings)
+    )
+    log.info(
+        "worker starting",
+        task_queue=settings.temporal.task_queue,
+        temporal=settings.temporal.address,
+    )
     try:
         async with asyncio.TaskGroup() as group:
             group.create_task(relay.run())

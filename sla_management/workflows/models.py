@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import Field
 
 from sla_management.config import Settings
 from sla_management.domain.budget import BudgetStatus, BurnLevel, ErrorBudget, Thresholds
+from sla_management.domain.freeze import FreezeEvent
+from sla_management.domain.policy import Decision, Observation, Policy
 from sla_management.domain.plan import Ledger, QueryPlan
 from sla_management.domain.slo import SLO, CamelModel
 
@@ -81,4 +84,39 @@ class RecordBudgetInput(CamelModel):
     budget: ErrorBudget
     event_id: str
     write_history: bool
-    previous_status: BudgetStatus | None = None
+    previous: Observation | None = None
+    # What freeze policies need to know whether they watch this SLO.
+    slo_name: str = ""
+    layer: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    # After a definition change every watching policy hears the new budget, band change or not.
+    notify_policies: bool = False
+
+
+class PolicyState(CamelModel):
+    observations: dict[str, Observation] = Field(default_factory=dict)
+    freeze: FreezeEvent | None = None
+    suppressed_until: datetime | None = None
+    loaded: bool = False
+    last_decision: Decision | None = None
+
+
+class PolicyWorkflowInput(CamelModel):
+    policy: Policy
+    state: PolicyState | None = None
+
+
+class ResolveRequest(CamelModel):
+    resolved_by: Annotated[str, Field(min_length=1, max_length=200)]
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+    event_id: str | None = None
+
+
+class EnforceInput(CamelModel):
+    namespaces: list[str]
+    service: str | None = None
+
+
+class EnforceResult(CamelModel):
+    touched: list[str] = Field(default_factory=list)
+    skipped: str | None = None

@@ -18,6 +18,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_
 with workflow.unsafe.imports_passed_through():
     from sla_management.domain.budget import BudgetStatus, ErrorBudget, Measurements, compute_budget
     from sla_management.domain.plan import QueryResults, fold_results, plan_queries
+    from sla_management.domain.policy import Observation
     from sla_management.domain.slo import SLO, BudgetingMethod
     from sla_management.workflows.models import (
         LoopParams,
@@ -57,9 +58,14 @@ class SLOWorkflow:
             async with self._lock:
                 await self._pass()
             passes_this_run += 1
-            if passes_this_run >= self._params.passes_per_run or workflow.info().is_continue_as_new_suggested():
+            if (
+                passes_this_run >= self._params.passes_per_run
+                or workflow.info().is_continue_as_new_suggested()
+            ):
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(SLOWorkflowInput(slo=self._slo, params=self._params, state=self._state))
+                workflow.continue_as_new(
+                    SLOWorkflowInput(slo=self._slo, params=self._params, state=self._state)
+                )
             try:
                 await workflow.wait_condition(
                     lambda: self._wake, timeout=timedelta(seconds=self._params.interval_seconds)
@@ -99,10 +105,12 @@ class SLOWorkflow:
     # The pass ------------------------------------------------------------------------------
 
     async def _pass(self) -> ErrorBudget:
+        notify_policies = self._state.passes == 0
         if self._pending is not None:
             # A changed query invalidates every counted bucket: the ledger is rebuilt.
             self._slo, self._pending = self._pending, None
             self._state.ledger = None
+            notify_policies = True
         slo, params, state = self._slo, self._params, self._state
         now = workflow.now()
         plan = plan_queries(slo, state.ledger, int(now.timestamp()), params.settle_seconds)
@@ -111,7 +119,9 @@ class SLOWorkflow:
                 "query_sli",
                 QuerySLIInput(slo_id=slo.id, plan=plan),
                 timeout=params.query_timeout_seconds,
-                retry=RetryPolicy(maximum_attempts=params.query_attempts, initial_interval=timedelta(seconds=1)),
+                retry=RetryPolicy(
+                    maximum_attempts=params.query_attempts, initial_interval=timedelta(seconds=1)
+                ),
                 result_type=QueryResults,
             )
             ledger, measurements = fold_results(slo, slo.query_units, state.ledger, plan, results)
@@ -137,7 +147,10 @@ class SLOWorkflow:
             now=now,
         )
         previous = state.budget
-        changed = previous is None or (previous.status, previous.burn_level) != (budget.status, budget.burn_level)
+        changed = previous is None or (previous.status, previous.burn_level) != (
+            budget.status,
+            budget.burn_level,
+        )
         due = state.last_history_at is None or (
             now - state.last_history_at >= timedelta(seconds=params.history_interval_seconds)
         )
@@ -148,7 +161,11 @@ class SLOWorkflow:
                 budget=budget,
                 event_id=str(workflow.uuid4()),
                 write_history=write_history,
-                previous_status=previous.status if previous else None,
+                previous=Observation.of(previous, slo.name) if previous else None,
+                slo_name=slo.name,
+                layer=slo.layer,
+                labels=slo.labels,
+                notify_policies=notify_policies,
             ),
             timeout=30,
             retry=RECORD_RETRY,

@@ -128,7 +128,13 @@ async def history(
 ) -> list[ErrorBudget]:
     if start and end and start > end:
         raise RequestValidationError(
-            [{"loc": ("query", "from"), "msg": "`from` must not be after `to`", "type": "value_error"}]
+            [
+                {
+                    "loc": ("query", "from"),
+                    "msg": "`from` must not be after `to`",
+                    "type": "value_error",
+                }
+            ]
         )
     if await services.db.get_slo(slo_id) is None:
         raise NotFound(f"no SLO with id {slo_id!r}")
@@ -158,7 +164,9 @@ async def recalculate(slo_id: str, services: Deps) -> ErrorBudget:
         raise NotFound(f"no SLO with id {slo_id!r}")
     temporal = await services.temporal()
     handle = await start_slo_workflow(temporal, slo, services.settings)  # running already: same handle
-    timeout = services.settings.prometheus.timeout_seconds * (services.settings.prometheus.max_retries + 1) + 30
+    timeout = (
+        services.settings.prometheus.timeout_seconds * (services.settings.prometheus.max_retries + 1) + 30
+    )
     try:
         budget: ErrorBudget = await asyncio.wait_for(
             handle.execute_update("recalculate_now", result_type=ErrorBudget), timeout=timeout

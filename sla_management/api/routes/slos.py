@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import Field
 from temporalio.service import RPCError
 
-from sla_management.adapters.postgres import Conflict
+from sla_management.adapters.postgres import Conflict, PolicyStore
 from sla_management.adapters.prometheus import PromQLError, ShapeError
 from sla_management.api.deps import Deps, Services, ServiceUnavailable
 from sla_management.api.errors import NotFound
@@ -24,12 +24,24 @@ from sla_management.workflows.models import LoopParams
 
 router = APIRouter(prefix="/api/v1/slos", tags=["slos"])
 
-_FIELD = {"query": "query", "errorQuery": "errorQuery", "goodQuery": "goodQuery", "totalQuery": "totalQuery"}
+_FIELD = {
+    "query": "query",
+    "errorQuery": "errorQuery",
+    "goodQuery": "goodQuery",
+    "totalQuery": "totalQuery",
+}
 
 
 def _invalid(field: str, message: str, value: str) -> RequestValidationError:
     return RequestValidationError(
-        [{"loc": ("body", "sliQuery", field), "msg": message, "type": "value_error.promql", "input": value}]
+        [
+            {
+                "loc": ("body", "sliQuery", field),
+                "msg": message,
+                "type": "value_error.promql",
+                "input": value,
+            }
+        ]
     )
 
 
@@ -56,6 +68,15 @@ def _resolve_defaults(services: Services, spec: SLOSpec) -> SLOSpec:
     if "window_days" not in spec.model_fields_set:
         spec = spec.model_copy(update={"window_days": services.settings.calculator.error_budget_window_days})
     return spec
+
+
+async def forget_in_policies(services: Services, slo_id: str) -> None:
+    temporal = await services.temporal()
+    for policy in await PolicyStore(services.db).list_policies():
+        try:
+            await temporal.get_workflow_handle(policy.workflow_id).signal("forget", slo_id)
+        except RPCError:
+            pass  # no workflow, nothing to forget
 
 
 async def _get(services: Services, slo_id: str) -> SLO:
@@ -121,9 +142,7 @@ async def get_slo(slo_id: str, services: Deps) -> SLO:
 async def update_slo(slo_id: str, spec: SLOSpec, services: Deps) -> SLO:
     current = await _get(services, slo_id)
     if current.managed_by is ManagedBy.KUBERNETES:
-        raise Conflict(
-            f"SLO {slo_id!r} is managed by Kubernetes: edit the SLODefinition resource instead"
-        )
+        raise Conflict(f"SLO {slo_id!r} is managed by Kubernetes: edit the SLODefinition resource instead")
     spec = _resolve_defaults(services, spec)
     units = await validate_queries(services, spec)
     updated = SLO(
@@ -138,6 +157,9 @@ async def update_slo(slo_id: str, spec: SLOSpec, services: Deps) -> SLO:
     saved = await services.db.update_slo(updated)
     if saved is None:
         raise NotFound(f"no SLO with id {slo_id!r}")
+    # Policies that watched the old definition drop it; the next pass tells those that watch
+    # the new one.
+    await forget_in_policies(services, saved.id)
     handle = temporal.get_workflow_handle(saved.workflow_id)
     try:
         await handle.signal("definition_updated", saved)
@@ -156,6 +178,7 @@ async def delete_slo(slo_id: str, services: Deps) -> Response:
     await cancel_slo_workflow(temporal, slo_id)
     await services.db.delete_slo(slo_id)
     await services.cache.delete(slo_id)
+    await forget_in_policies(services, slo_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -187,7 +210,13 @@ async def test_slo(slo_id: str, services: Deps) -> SLOTestResult:
         results = await services.prometheus.run_plan(plan)
     except (PromQLError, ShapeError) as exc:
         raise RequestValidationError(
-            [{"loc": ("path", "slo_id"), "msg": f"the SLO's queries fail: {exc}", "type": "value_error.promql"}]
+            [
+                {
+                    "loc": ("path", "slo_id"),
+                    "msg": f"the SLO's queries fail: {exc}",
+                    "type": "value_error.promql",
+                }
+            ]
         ) from exc
     _, measurements = fold_results(slo, slo.query_units, None, plan, results)
     thresholds = LoopParams.from_settings(settings).thresholds

@@ -1,0 +1,130 @@
+"""Activities of the policy workflow: load what it watches, record freezes, enforce them."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+import structlog
+from temporalio import activity
+
+from sla_management.adapters.postgres import Database, OutboxEvent, PolicyStore
+from sla_management.config import KafkaSettings
+from sla_management.domain.freeze import FreezeEvent
+from sla_management.domain.policy import Observation, Policy, Scope
+from sla_management.observability import metrics
+from sla_management.workflows.models import EnforceInput, EnforceResult
+
+if TYPE_CHECKING:
+    from sla_management.adapters.kubernetes import KubernetesEnforcer
+
+log = structlog.get_logger(__name__)
+
+
+def freeze_event(event: FreezeEvent, kind: str, settings: KafkaSettings) -> OutboxEvent:
+    # Derived from the freeze id, so a retried activity writes the same event id.
+    event_id = uuid.uuid5(uuid.UUID(event.id), kind)
+    return OutboxEvent(
+        topic=settings.freeze_topic,
+        key=event.policy_id,
+        payload={"eventId": str(event_id), "eventType": kind, "freeze": event.model_dump(mode="json", by_alias=True)},
+        headers={
+            "event_type": kind,
+            "service_name": event.target if event.scope is Scope.SERVICE else "",
+            "severity": "critical" if kind == "FREEZE_ACTIVATED" else "info",
+            "event_id": str(event_id),
+        },
+        event_id=event_id,
+    )
+
+
+class FreezeActivities:
+    def __init__(
+        self,
+        db: Database,
+        store: PolicyStore,
+        kafka: KafkaSettings,
+        enforcer: KubernetesEnforcer | None,
+        wake_relay: object | None = None,
+    ) -> None:
+        self._db = db
+        self._store = store
+        self._kafka = kafka
+        self._enforcer = enforcer
+        self._wake = getattr(wake_relay, "wake", None)
+
+    def _published(self) -> None:
+        if callable(self._wake):
+            self._wake()
+
+    @activity.defn(name="load_observations")
+    async def load_observations(self, policy: Policy) -> list[Observation]:
+        slos = [s for s in await self._db.list_slos(limit=100_000) if policy.covers(s)]
+        observations = []
+        for slo in slos:
+            budget = await self._db.current_budget(slo.id)
+            if budget is not None:
+                observations.append(Observation.of(budget, slo.name))
+        return observations
+
+    @activity.defn(name="open_freeze")
+    async def open_freeze(self, event: FreezeEvent) -> FreezeEvent:
+        stored = await self._store.open_freeze(event, [freeze_event(event, "FREEZE_ACTIVATED", self._kafka)])
+        self._published()
+        metrics.FREEZES_ACTIVATED.labels(scope=event.scope.value).inc()
+        log.warning(
+            "freeze activated",
+            freeze_id=event.id,
+            policy_id=event.policy_id,
+            scope=event.scope.value,
+            target=event.target,
+            reason=event.reason,
+        )
+        return stored
+
+    @activity.defn(name="close_freeze")
+    async def close_freeze(self, event: FreezeEvent) -> FreezeEvent:
+        assert event.resolved_at is not None and event.resolved_by is not None
+        closed = await self._store.close_freeze(
+            event.id,
+            event.resolved_at,
+            event.resolved_by,
+            event.resolution or "",
+            [freeze_event(event, "FREEZE_RESOLVED", self._kafka)],
+        )
+        self._published()
+        metrics.FREEZES_RESOLVED.labels(scope=event.scope.value, by="auto" if event.resolved_by == "auto-unfreeze" else "manual").inc()
+        if closed is not None and closed.resolved_at is not None:
+            metrics.FREEZE_DURATION.observe((closed.resolved_at - closed.activated_at).total_seconds())
+        log.info("freeze resolved", freeze_id=event.id, policy_id=event.policy_id, resolved_by=event.resolved_by)
+        return closed or event
+
+    @activity.defn(name="enforce_freezes")
+    async def enforce_freezes(self, inp: EnforceInput) -> EnforceResult:
+        """Make Kubernetes match the active freezes in PostgreSQL for these namespaces (and
+        the service's workloads). Reconciling from the records, rather than applying one
+        event, keeps overlapping freezes right when one of them ends."""
+        if self._enforcer is None:
+            return EnforceResult(skipped="no Kubernetes API configured (KUBERNETES__ENABLED=false)")
+        active = [f for f in await self._store.active_freezes() if f.blocks]
+        touched: list[str] = []
+        for namespace in inp.namespaces:
+            covering = [f for f in active if f.scope is not Scope.SERVICE and f.applies_to(namespace, None)]
+            if await self._enforcer.annotate_namespace(namespace, _annotations(covering)):
+                touched.append(f"Namespace/{namespace}")
+            if inp.service:
+                on_service = [
+                    f for f in active if f.scope is Scope.SERVICE and f.target == inp.service and namespace in f.namespaces
+                ]
+                objects = await self._enforcer.annotate_workloads(namespace, inp.service, _annotations(on_service))
+                touched.extend(f"{namespace}/{name}" for name in objects)
+        return EnforceResult(touched=touched)
+
+
+def _annotations(freezes: list[FreezeEvent]) -> dict[str, str] | None:
+    if not freezes:
+        return None
+    from sla_management.adapters.kubernetes import freeze_annotations
+
+    first = min(freezes, key=lambda f: f.activated_at)
+    return freeze_annotations(first.policy_id, first.id, first.reason, first.activated_at)

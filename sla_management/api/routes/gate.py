@@ -1,0 +1,33 @@
+"""Deploy gate for pipelines: may this service be deployed into this namespace now?"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.exceptions import RequestValidationError
+from pydantic import Field
+
+from sla_management.adapters.postgres import PolicyStore
+from sla_management.api.deps import Deps
+from sla_management.domain.freeze import FreezeEvent
+from sla_management.domain.slo import CamelModel
+
+router = APIRouter(prefix="/api/v1/gate", tags=["gate"])
+
+
+class GateAnswer(CamelModel):
+    allowed: bool
+    namespace: str | None
+    service: str | None
+    freezes: list[FreezeEvent] = Field(default_factory=list)
+
+
+@router.get("", response_model=GateAnswer, response_model_by_alias=True)
+async def gate(services: Deps, namespace: str | None = None, service: str | None = None) -> GateAnswer:
+    if not namespace and not service:
+        raise RequestValidationError(
+            [{"loc": ("query", "namespace"), "msg": "give namespace, service or both", "type": "missing"}]
+        )
+    active = await PolicyStore(services.db).active_freezes()
+    # ALERT_ONLY freezes are on record but never block a deploy.
+    blocking = [f for f in active if f.blocks and f.applies_to(namespace, service)]
+    return GateAnswer(allowed=not blocking, namespace=namespace, service=service, freezes=blocking)

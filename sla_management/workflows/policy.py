@@ -1,0 +1,183 @@
+"""One workflow per freeze policy: the single writer of that policy's freezes.
+
+SLO loops signal `observe` when a budget crosses something the policy cares about; this
+workflow decides (pure `domain.policy.decide`), records the freeze, enforces it in Kubernetes
+and, with `autoUnfreeze`, lifts it on a durable timer once every watched SLO has recovered and
+`minFreezeMinutes` have passed. Two SLOs under one policy can therefore never race.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any, TypeVar, cast
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from sla_management.domain.freeze import FreezeEvent, freeze_namespaces
+    from sla_management.domain.policy import Decision, Observation, Policy, Scope, Verdict, decide
+    from sla_management.workflows.models import (
+        EnforceInput,
+        EnforceResult,
+        PolicyState,
+        PolicyWorkflowInput,
+        ResolveRequest,
+    )
+
+T = TypeVar("T")
+
+FREEZE_ACTIVE = SearchAttributeKey.for_bool("FreezeActive")
+# Records and annotations must land: retry with a capped backoff for as long as it takes.
+DURABLE = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
+
+
+@workflow.defn(name="PolicyWorkflow")
+class PolicyWorkflow:
+    @workflow.init
+    def __init__(self, inp: PolicyWorkflowInput) -> None:
+        self._policy: Policy = inp.policy
+        self._state: PolicyState = inp.state or PolicyState()
+        self._dirty = True
+        self._reload = not self._state.loaded
+        # Evaluation and a manual resolve both await activities on the same freeze.
+        self._lock = asyncio.Lock()
+
+    @workflow.run
+    async def run(self, inp: PolicyWorkflowInput) -> None:
+        while True:
+            if self._reload:
+                self._reload = False
+                loaded = await self._call("load_observations", self._policy, list[Observation], timeout=60)
+                known = self._state.observations
+                for obs in loaded:
+                    # A signal may have brought something newer while the activity ran.
+                    if obs.slo_id not in known or known[obs.slo_id].calculated_at <= obs.calculated_at:
+                        known[obs.slo_id] = obs
+                self._state.loaded = True
+            self._dirty = False
+            async with self._lock:
+                decision = await self._evaluate()
+            if workflow.info().is_continue_as_new_suggested():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(PolicyWorkflowInput(policy=self._policy, state=self._state))
+            timeout: timedelta | None = None
+            if decision.recheck_at is not None:
+                timeout = max(decision.recheck_at - workflow.now(), timedelta(seconds=1))
+            try:
+                await workflow.wait_condition(lambda: self._dirty or self._reload, timeout=timeout)
+            except TimeoutError:
+                pass
+
+    # Messages -------------------------------------------------------------------------------
+
+    @workflow.signal
+    def observe(self, obs: Observation) -> None:
+        known = self._state.observations.get(obs.slo_id)
+        if known is None or known.calculated_at <= obs.calculated_at:
+            self._state.observations[obs.slo_id] = obs
+            self._dirty = True
+
+    @workflow.signal
+    def forget(self, slo_id: str) -> None:
+        if self._state.observations.pop(slo_id, None) is not None:
+            self._dirty = True
+
+    @workflow.signal
+    def policy_updated(self, policy: Policy) -> None:
+        self._policy = policy
+        # Another selector may watch other SLOs: start again from what PostgreSQL knows.
+        self._state.observations = {}
+        self._reload = True
+
+    @workflow.update
+    async def resolve(self, request: ResolveRequest) -> FreezeEvent:
+        async with self._lock:
+            freeze = self._state.freeze
+            if freeze is None:
+                raise ApplicationError("the policy has no active freeze", type="NoActiveFreeze")
+            closed = await self._release(request.resolved_by, request.reason)
+            # Resolved by hand: let the team deploy for a while before re-checking the budget.
+            self._state.suppressed_until = workflow.now() + timedelta(minutes=self._policy.min_freeze_minutes)
+            self._dirty = True
+            return closed
+
+    @resolve.validator
+    def _validate_resolve(self, request: ResolveRequest) -> None:
+        freeze = self._state.freeze
+        if freeze is None:
+            raise ValueError("the policy has no active freeze")
+        if request.event_id and request.event_id != freeze.id:
+            raise ValueError(f"freeze {request.event_id} is not the policy's active freeze")
+
+    @workflow.query
+    def state(self) -> PolicyState:
+        return self._state
+
+    @workflow.query
+    def policy(self) -> Policy:
+        return self._policy
+
+    # Decisions ------------------------------------------------------------------------------
+
+    async def _evaluate(self) -> Decision:
+        state, policy, now = self._state, self._policy, workflow.now()
+        observations = list(state.observations.values())
+        decision = decide(
+            policy,
+            observations,
+            frozen_since=state.freeze.activated_at if state.freeze else None,
+            now=now,
+            suppressed_until=state.suppressed_until,
+        )
+        state.last_decision = decision
+        if decision.verdict is Verdict.FREEZE:
+            event = FreezeEvent(
+                id=str(workflow.uuid4()),
+                policy_id=policy.id,
+                policy_name=policy.name,
+                scope=policy.scope,
+                target=policy.target,
+                namespaces=freeze_namespaces(policy, observations),
+                blocks=policy.blocks,
+                triggering=decision.triggering,
+                reason=decision.reason,
+                activated_at=now,
+            )
+            state.freeze = await self._call("open_freeze", event, FreezeEvent, timeout=30)
+            state.suppressed_until = None
+            workflow.upsert_search_attributes([FREEZE_ACTIVE.value_set(True)])
+            await self._enforce(event)
+        elif decision.verdict is Verdict.UNFREEZE:
+            await self._release("auto-unfreeze", decision.reason)
+        return decision
+
+    async def _release(self, by: str, why: str) -> FreezeEvent:
+        freeze = self._state.freeze
+        assert freeze is not None
+        closing = freeze.model_copy(update={"resolved_at": workflow.now(), "resolved_by": by, "resolution": why})
+        closed = await self._call("close_freeze", closing, FreezeEvent, timeout=30)
+        self._state.freeze = None
+        workflow.upsert_search_attributes([FREEZE_ACTIVE.value_set(False)])
+        await self._enforce(closed)
+        return closed
+
+    async def _enforce(self, event: FreezeEvent) -> None:
+        if not event.blocks:
+            return  # ALERT_ONLY: recorded and published, never enforced
+        service = event.target if event.scope is Scope.SERVICE else None
+        await self._call(
+            "enforce_freezes", EnforceInput(namespaces=event.namespaces, service=service), EnforceResult, timeout=60
+        )
+
+    async def _call(self, name: str, arg: Any, result_type: type[T] | Any, *, timeout: float) -> T:
+        result = await workflow.execute_activity(
+            name,
+            arg,
+            start_to_close_timeout=timedelta(seconds=timeout),
+            retry_policy=DURABLE,
+            result_type=result_type,
+        )
+        return cast(T, result)
