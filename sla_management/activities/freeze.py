@@ -99,6 +99,10 @@ class FreezeActivities:
         log.info("freeze resolved", freeze_id=event.id, policy_id=event.policy_id, resolved_by=event.resolved_by)
         return closed or event
 
+    @activity.defn(name="rescope_freeze")
+    async def rescope_freeze(self, event: FreezeEvent) -> FreezeEvent:
+        return await self._store.rescope_freeze(event.id, event.namespaces) or event
+
     @activity.defn(name="enforce_freezes")
     async def enforce_freezes(self, inp: EnforceInput) -> EnforceResult:
         """Make Kubernetes match the active freezes in PostgreSQL for these namespaces (and

@@ -446,6 +446,15 @@ class PolicyStore:
                 await _insert_events(conn, events)
         return self._freeze(row) if row else None
 
+    async def rescope_freeze(self, event_id: str, namespaces: list[str]) -> FreezeEvent | None:
+        async with self.db.acquire() as conn:
+            row = await conn.fetchrow(
+                "UPDATE freeze_events SET namespaces = $2 WHERE id = $1 AND resolved_at IS NULL RETURNING *",
+                uuid.UUID(event_id),
+                namespaces,
+            )
+        return self._freeze(row) if row else None
+
     async def get_freeze(self, event_id: str) -> FreezeEvent | None:
         try:
             key = uuid.UUID(event_id)

@@ -63,6 +63,7 @@ def build_worker(
             freezes.load_observations,
             freezes.open_freeze,
             freezes.close_freeze,
+            freezes.rescope_freeze,
             freezes.enforce_freezes,
         ],
         max_concurrent_activities=settings.worker.max_concurrent_activities,

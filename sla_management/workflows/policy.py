@@ -152,7 +152,22 @@ class PolicyWorkflow:
             await self._enforce(event)
         elif decision.verdict is Verdict.UNFREEZE:
             await self._release("auto-unfreeze", decision.reason)
+        elif decision.verdict is Verdict.HOLD and state.freeze is not None:
+            await self._follow_scope(observations)
         return decision
+
+    async def _follow_scope(self, observations: list[Observation]) -> None:
+        """A SERVICE or GLOBAL freeze covers the namespaces of the SLOs it watches, and those
+        can appear (or go) while it lasts."""
+        freeze = self._state.freeze
+        assert freeze is not None
+        wanted = freeze_namespaces(self._policy, observations)
+        if not wanted or wanted == freeze.namespaces:
+            return
+        before = set(freeze.namespaces)
+        moved = freeze.model_copy(update={"namespaces": wanted})
+        self._state.freeze = await self._call("rescope_freeze", moved, FreezeEvent, timeout=30)
+        await self._enforce(moved.model_copy(update={"namespaces": sorted(before | set(wanted))}))
 
     async def _release(self, by: str, why: str) -> FreezeEvent:
         freeze = self._state.freeze
