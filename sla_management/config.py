@@ -119,6 +119,45 @@ class KubernetesSettings(BaseModel):
     verify_ssl: bool = True
 
 
+class StaticToken(BaseModel):
+    """An API key. Give `tokenSha256` (hex) in production so the secret is never stored."""
+
+    name: str
+    role: str = Field(pattern="^(viewer|editor|admin)$")
+    token: str | None = None
+    token_sha256: str | None = Field(default=None, alias="tokenSha256")
+
+    model_config = {"populate_by_name": True}
+
+    def digest(self) -> str:
+        import hashlib
+
+        if self.token_sha256:
+            return self.token_sha256.lower()
+        if self.token:
+            return hashlib.sha256(self.token.encode()).hexdigest()
+        raise ValueError(f"static token {self.name!r} has neither token nor tokenSha256")
+
+
+class OIDCSettings(BaseModel):
+    issuer: str | None = None
+    audience: str | None = None
+    jwks_url: str | None = None
+    # Where the role is read from in the JWT; a list claim takes its highest known role.
+    role_claim: str = "roles"
+    algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.issuer and self.jwks_url)
+
+
+class AuthSettings(BaseModel):
+    enabled: bool = True
+    static_tokens: list[StaticToken] = Field(default_factory=list)
+    oidc: OIDCSettings = Field(default_factory=OIDCSettings)
+
+
 class WorkerSettings(BaseModel):
     # 0 disables the worker's own /metrics endpoint.
     metrics_port: int = 9464
@@ -129,6 +168,11 @@ class WorkerSettings(BaseModel):
 class APISettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
+    max_body_bytes: int = 1_048_576
+    # TLS for the API itself; with `tls_client_ca_file` clients must present a certificate.
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    tls_client_ca_file: str | None = None
 
 
 class Settings(BaseSettings):
@@ -145,6 +189,7 @@ class Settings(BaseSettings):
     api: APISettings = Field(default_factory=APISettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
     log_level: str = "INFO"
 
 

@@ -31,6 +31,7 @@ from sla_management.adapters.prometheus import PrometheusClient
 from sla_management.api.app import create_app
 from sla_management.config import (
     APISettings,
+    AuthSettings,
     CalculatorSettings,
     KafkaSettings,
     KubernetesSettings,
@@ -38,6 +39,7 @@ from sla_management.config import (
     PrometheusSettings,
     RedisSettings,
     Settings,
+    StaticToken,
     TemporalSettings,
     WorkerSettings,
 )
@@ -45,6 +47,9 @@ from sla_management.devstack import processes
 from sla_management.temporal import connect
 from sla_management.worker.main import build_worker
 from tests.support import promdata
+
+TOKENS = {"admin": "test-admin-token", "editor": "test-editor-token", "viewer": "test-viewer-token"}
+ADMIN_HEADERS = {"Authorization": f"Bearer {TOKENS['admin']}"}
 
 # Waits inside retries would only slow the tests down; behaviour is unchanged.
 stamina.set_testing(True, attempts=3)
@@ -73,6 +78,11 @@ class Stack:
             api=APISettings(),
             worker=WorkerSettings(metrics_port=0),
             kubernetes=KubernetesSettings(enabled=False),
+            auth=AuthSettings(
+                static_tokens=[
+                    StaticToken(name=f"test-{role}", role=role, token=token) for role, token in TOKENS.items()
+                ]
+            ),
         )
 
 
@@ -201,5 +211,5 @@ async def app(runtime: Runtime) -> AsyncIterator[FastAPI]:
 async def api(app: FastAPI, worker: Worker) -> AsyncIterator[httpx.AsyncClient]:
     """The API in-process over ASGI, with a worker running the workflows it starts."""
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://api", headers=ADMIN_HEADERS) as client:
         yield client

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import structlog
 from temporalio import activity
 
-from sla_management.adapters.postgres import Database, OutboxEvent, PolicyStore
+from sla_management.adapters.postgres import AuditLog, Database, OutboxEvent, PolicyStore
 from sla_management.config import KafkaSettings
 from sla_management.domain.freeze import FreezeEvent
 from sla_management.domain.policy import Observation, Policy, Scope
@@ -57,6 +57,19 @@ class FreezeActivities:
         if callable(self._wake):
             self._wake()
 
+    async def _audit(self, action: str, event: FreezeEvent, before: FreezeEvent | None) -> None:
+        # A retried activity may write its decision twice; the trail then shows both attempts.
+        await AuditLog(self._db).record(
+            actor=f"policy-workflow:{event.policy_id}",
+            role="system",
+            action=action,
+            resource_type="freeze",
+            resource_id=event.id,
+            before=before.model_dump(mode="json", by_alias=True) if before else None,
+            after=event.model_dump(mode="json", by_alias=True),
+            request_id=activity.info().workflow_id,
+        )
+
     @activity.defn(name="load_observations")
     async def load_observations(self, policy: Policy) -> list[Observation]:
         slos = [s for s in await self._db.list_slos(limit=100_000) if policy.covers(s)]
@@ -71,6 +84,7 @@ class FreezeActivities:
     async def open_freeze(self, event: FreezeEvent) -> FreezeEvent:
         stored = await self._store.open_freeze(event, [freeze_event(event, "FREEZE_ACTIVATED", self._kafka)])
         self._published()
+        await self._audit("freeze.activate", event, before=None)
         metrics.FREEZES_ACTIVATED.labels(scope=event.scope.value).inc()
         log.warning(
             "freeze activated",
@@ -93,6 +107,7 @@ class FreezeActivities:
             [freeze_event(event, "FREEZE_RESOLVED", self._kafka)],
         )
         self._published()
+        await self._audit("freeze.end", closed or event, before=event)
         metrics.FREEZES_RESOLVED.labels(scope=event.scope.value, by="auto" if event.resolved_by == "auto-unfreeze" else "manual").inc()
         if closed is not None and closed.resolved_at is not None:
             metrics.FREEZE_DURATION.observe((closed.resolved_at - closed.activated_at).total_seconds())

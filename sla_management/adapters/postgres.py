@@ -11,6 +11,8 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
 
 from sla_management.config import PostgreSQLSettings
 from sla_management.domain.budget import ErrorBudget
@@ -535,3 +537,63 @@ async def _insert_events(conn: asyncpg.Connection, events: Sequence[OutboxEvent]
                VALUES ($1,$2,$3,$4,$5) ON CONFLICT (event_id) DO NOTHING""",
             event.event_id, event.topic, event.key, event.headers, event.payload,
         )
+
+
+class AuditEntry(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    id: int
+    at: datetime
+    actor: str
+    role: str
+    action: str
+    resource_type: str
+    resource_id: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    request_id: str | None
+
+
+class AuditLog:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def record(
+        self,
+        *,
+        actor: str,
+        role: str,
+        action: str,
+        resource_type: str,
+        resource_id: str,
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        async with self.db.acquire() as conn:
+            await conn.execute(
+                """INSERT INTO audit_log (actor, role, action, resource_type, resource_id, before, after, request_id)
+                   VALUES ($1,$2,$3,$4,$5,$6,$7,$8)""",
+                actor, role, action, resource_type, resource_id, before, after, request_id,
+            )
+
+    async def entries(
+        self,
+        *,
+        resource_type: str | None = None,
+        resource_id: str | None = None,
+        actor: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 500,
+    ) -> list[AuditEntry]:
+        async with self.db.acquire() as conn:
+            rows = await conn.fetch(
+                """SELECT * FROM audit_log
+                   WHERE ($1::text IS NULL OR resource_type = $1) AND ($2::text IS NULL OR resource_id = $2)
+                     AND ($3::text IS NULL OR actor = $3)
+                     AND ($4::timestamptz IS NULL OR at >= $4) AND ($5::timestamptz IS NULL OR at <= $5)
+                   ORDER BY id DESC LIMIT $6""",
+                resource_type, resource_id, actor, start, end, limit,
+            )
+        return [AuditEntry.model_validate(dict(r)) for r in rows]

@@ -5,14 +5,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+import uuid
+
+import structlog
+from fastapi import FastAPI, Request, Response
 from prometheus_client import make_asgi_app
+from starlette.middleware.base import RequestResponseEndpoint
 
 from sla_management import __version__
 from sla_management.adapters.postgres import DatabaseUnavailable
 from sla_management.api import errors
+from sla_management.api.auth import Authenticator, Role, require
 from sla_management.api.deps import Services
-from sla_management.api.routes import budgets, gate, health, policies, slos, webhooks
+from sla_management.api.routes import audit, budgets, gate, health, policies, slos, webhooks
 from sla_management.config import Settings, get_settings
 
 
@@ -39,12 +44,39 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "workflow per SLO.",
         lifespan=lifespan,
     )
+    app.state.authenticator = Authenticator(settings.auth)
     errors.install(app)
+    _middleware(app, settings)
+    # Reading needs `viewer`; routes that change something ask for more themselves.
+    readers = [require(Role.VIEWER)]
     app.include_router(health.router)
-    app.include_router(slos.router)
-    app.include_router(budgets.router)
-    app.include_router(policies.router)
-    app.include_router(gate.router)
+    app.include_router(slos.router, dependencies=readers)
+    app.include_router(budgets.router, dependencies=readers)
+    app.include_router(policies.router, dependencies=readers)
+    app.include_router(gate.router, dependencies=readers)
+    app.include_router(audit.router)
+    # Alertmanager authenticates with its own token (ALERTMANAGER__WEBHOOK_TOKEN).
     app.include_router(webhooks.router)
     app.mount("/metrics", make_asgi_app())
     return app
+
+
+def _middleware(app: FastAPI, settings: Settings) -> None:
+    limit = settings.api.max_body_bytes
+
+    @app.middleware("http")
+    async def request_context(request: Request, call_next: RequestResponseEndpoint) -> Response:
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request.state.request_id = request_id
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            length = int(request.headers.get("content-length") or 0)
+        except ValueError:
+            length = 0
+        if length > limit:
+            response: Response = errors.problem(413, f"request body over {limit} bytes")
+        else:
+            response = await call_next(request)
+        response.headers["X-Request-ID"] = request_id
+        structlog.contextvars.unbind_contextvars("request_id")
+        return response

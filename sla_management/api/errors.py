@@ -1,40 +1,86 @@
-"""Map domain and dependency failures to HTTP answers: never a bare 500 for a known cause."""
+"""Every error is an RFC 9457 problem document; none carries a stack trace."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import structlog
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sla_management.adapters.postgres import Conflict, DatabaseUnavailable
 from sla_management.adapters.prometheus import PrometheusUnavailable
 from sla_management.api.deps import ServiceUnavailable
+
+log = structlog.get_logger(__name__)
+
+_TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 
 
 class NotFound(Exception):
     pass
 
 
-def _problem(status: int, title: str, detail: str) -> JSONResponse:
+def problem(status: int, detail: str, *, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+    body = {"type": "about:blank", "title": _TITLES.get(status, "Error"), "status": status, "detail": detail, **extra}
     return JSONResponse(
-        status_code=status,
-        content={"type": "about:blank", "title": title, "status": status, "detail": detail},
-        media_type="application/problem+json",
+        status_code=status, content=jsonable_encoder(body), media_type="application/problem+json", headers=headers
     )
 
 
+def _summary(errors: list[dict[str, Any]]) -> str:
+    parts = []
+    for error in errors[:3]:
+        where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
+        parts.append(f"{where or 'body'}: {error.get('msg', 'invalid')}")
+    return "; ".join(parts) + (" ..." if len(errors) > 3 else "")
+
+
 def install(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        return problem(422, _summary(errors), errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+
     @app.exception_handler(NotFound)
     async def not_found(_: Request, exc: NotFound) -> JSONResponse:
-        return _problem(404, "Not Found", str(exc))
+        return problem(404, str(exc))
 
     @app.exception_handler(Conflict)
     async def conflict(_: Request, exc: Conflict) -> JSONResponse:
-        return _problem(409, "Conflict", str(exc))
+        return problem(409, str(exc))
 
     for unavailable in (DatabaseUnavailable, PrometheusUnavailable, ServiceUnavailable):
 
         @app.exception_handler(unavailable)
         async def down(_: Request, exc: Exception) -> JSONResponse:
-            response = _problem(503, "Service Unavailable", str(exc))
-            response.headers["Retry-After"] = "5"
-            return response
+            return problem(503, str(exc), headers={"Retry-After": "5"})
+
+    @app.exception_handler(Exception)
+    async def crash(request: Request, exc: Exception) -> JSONResponse:
+        # The trace goes to the log, keyed by request id; the client gets only the id.
+        request_id = getattr(request.state, "request_id", None)
+        log.exception("unhandled error", path=request.url.path, request_id=request_id)
+        return problem(500, "internal error; quote the request id to the operators", requestId=request_id)

@@ -10,11 +10,13 @@ from sla_management.api.app import create_app
 from sla_management.config import Settings
 from sla_management.devstack.processes import free_port
 from tests.api.test_slos_api import body
-from tests.conftest import Runtime
+from tests.conftest import ADMIN_HEADERS, Runtime
 from tests.support.waiting import eventually
 
 
-async def created_with_budget(api: httpx.AsyncClient, svc: str = "steady", **overrides: object) -> dict[str, object]:
+async def created_with_budget(
+    api: httpx.AsyncClient, svc: str = "steady", **overrides: object
+) -> dict[str, object]:
     slo = (await api.post("/api/v1/slos", json=body(svc, **overrides))).json()
 
     async def budget() -> dict[str, object] | None:
@@ -27,9 +29,21 @@ async def created_with_budget(api: httpx.AsyncClient, svc: str = "steady", **ove
 async def test_budget_has_every_documented_field(api: httpx.AsyncClient) -> None:
     budget = await created_with_budget(api)
     for field in (
-        "sloId", "sli", "target", "windowDays", "budgetingMethod", "totalEvents", "badEvents",
-        "consumedPercent", "remainingPercent", "status", "burnRates", "burnLevel", "exhaustionEta",
-        "calculatedAt", "error",
+        "sloId",
+        "sli",
+        "target",
+        "windowDays",
+        "budgetingMethod",
+        "totalEvents",
+        "badEvents",
+        "consumedPercent",
+        "remainingPercent",
+        "status",
+        "burnRates",
+        "burnLevel",
+        "exhaustionEta",
+        "calculatedAt",
+        "error",
     ):
         assert field in budget, field
     assert budget["status"] == "HEALTHY"
@@ -41,8 +55,13 @@ async def test_list_summary_and_filters(api: httpx.AsyncClient) -> None:
     steady = await created_with_budget(api, namespace="budgets-a")
     burning = await created_with_budget(api, "burning", namespace="budgets-a")
     listed = (await api.get("/api/v1/budgets", params={"namespace": "budgets-a"})).json()
-    assert [b["sloId"] for b in listed] == [burning["sloId"], steady["sloId"]]  # least remaining first
-    critical = (await api.get("/api/v1/budgets", params={"namespace": "budgets-a", "burnLevel": "CRITICAL"})).json()
+    assert [b["sloId"] for b in listed] == [
+        burning["sloId"],
+        steady["sloId"],
+    ]  # least remaining first
+    critical = (
+        await api.get("/api/v1/budgets", params={"namespace": "budgets-a", "burnLevel": "CRITICAL"})
+    ).json()
     assert [b["sloId"] for b in critical] == [burning["sloId"]]
     assert (await api.get("/api/v1/budgets", params={"burnLevel": "HOT"})).status_code == 422
 
@@ -63,7 +82,9 @@ async def test_history_window_and_bad_range(api: httpx.AsyncClient) -> None:
     past = (datetime.now(UTC) - timedelta(days=1)).isoformat()
     bad = await api.get(f"/api/v1/budgets/{slo_id}/history", params={"from": future, "to": past})
     assert bad.status_code == 422
-    assert (await api.get(f"/api/v1/budgets/{slo_id}/history", params={"from": "yesterday"})).status_code == 422
+    assert (
+        await api.get(f"/api/v1/budgets/{slo_id}/history", params={"from": "yesterday"})
+    ).status_code == 422
 
 
 async def test_burn_rate_and_recalculate(api: httpx.AsyncClient) -> None:
@@ -91,13 +112,15 @@ async def test_unknown_slo_is_404_everywhere(api: httpx.AsyncClient) -> None:
         assert response.status_code == 404, path
 
 
-async def test_redis_down_still_answers_from_postgresql(api: httpx.AsyncClient, runtime: Runtime, settings: Settings) -> None:
+async def test_redis_down_still_answers_from_postgresql(
+    api: httpx.AsyncClient, runtime: Runtime, settings: Settings
+) -> None:
     budget = await created_with_budget(api)
     settings.redis.cluster_nodes = [f"127.0.0.1:{free_port()}"]
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://api", headers=ADMIN_HEADERS) as client:
             response = await client.get(f"/api/v1/budgets/{budget['sloId']}")
             ready = await client.get("/ready")
     assert response.status_code == 200 and response.json()["sloId"] == budget["sloId"]
@@ -110,7 +133,7 @@ async def test_postgresql_down_is_503(runtime: Runtime, settings: Settings) -> N
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://api", headers=ADMIN_HEADERS) as client:
             listed = await client.get("/api/v1/slos")
             budgets = await client.get("/api/v1/budgets/summary")
     assert listed.status_code == 503 and "PostgreSQL" in listed.json()["detail"]

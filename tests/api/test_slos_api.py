@@ -11,7 +11,7 @@ from temporalio.client import WorkflowExecutionStatus
 
 from sla_management.config import Settings
 from sla_management.devstack.processes import free_port
-from tests.conftest import Runtime
+from tests.conftest import ADMIN_HEADERS, Runtime
 from tests.support.waiting import eventually
 
 
@@ -32,7 +32,9 @@ def body(svc: str = "steady", **overrides: Any) -> dict[str, Any]:
     }
 
 
-async def test_create_starts_the_loop_and_returns_the_stored_slo(api: httpx.AsyncClient, runtime: Runtime) -> None:
+async def test_create_starts_the_loop_and_returns_the_stored_slo(
+    api: httpx.AsyncClient, runtime: Runtime
+) -> None:
     response = await api.post("/api/v1/slos", json=body())
     assert response.status_code == 201, response.text
     slo = response.json()
@@ -44,7 +46,9 @@ async def test_create_starts_the_loop_and_returns_the_stored_slo(api: httpx.Asyn
     assert (await api.get(f"/api/v1/slos/{slo['id']}")).json()["name"] == slo["name"]
 
 
-async def test_the_spec_crd_example_body_is_accepted_with_a_threshold(api: httpx.AsyncClient) -> None:
+async def test_the_spec_crd_example_body_is_accepted_with_a_threshold(
+    api: httpx.AsyncClient,
+) -> None:
     spec = {
         "name": f"Neural Hive Bus Latency {uuid.uuid4().hex[:4]}",
         "sloType": "LATENCY",
@@ -75,15 +79,21 @@ async def test_window_days_defaults_from_settings(api: httpx.AsyncClient, runtim
         pytest.param({"target": 0}, ["body", "target"], id="target of 0 is not an objective"),
         pytest.param({"windowDays": 91}, ["body", "windowDays"], id="window over 90 days"),
         pytest.param({"sloType": "MAGIC"}, ["body", "sloType"], id="unknown sloType"),
-        pytest.param({"sliQuery": {"errorQuery": "sum(x[{{.window}}])"}}, ["body", "sliQuery"], id="errorQuery without totalQuery"),
+        pytest.param(
+            {"sliQuery": {"errorQuery": "sum(x[{{.window}}])"}},
+            ["body", "sliQuery"],
+            id="errorQuery without totalQuery",
+        ),
         pytest.param({"sliQuery": {"query": "up"}}, ["body"], id="single query without window or threshold"),
         pytest.param({"name": ""}, ["body", "name"], id="empty name"),
     ],
 )
-async def test_invalid_bodies_are_422_with_the_field(api: httpx.AsyncClient, change: dict[str, Any], loc: list[str]) -> None:
+async def test_invalid_bodies_are_422_with_the_field(
+    api: httpx.AsyncClient, change: dict[str, Any], loc: list[str]
+) -> None:
     response = await api.post("/api/v1/slos", json={**body(), **change})
     assert response.status_code == 422
-    errors = response.json()["detail"]
+    errors = response.json()["errors"]
     assert any(e["loc"][: len(loc)] == loc for e in errors), errors
 
 
@@ -92,7 +102,7 @@ async def test_invalid_promql_is_422_with_prometheus_own_error(api: httpx.AsyncC
     spec["sliQuery"]["totalQuery"] = "sum(rate(t_requests_total[{{.window}}])"
     response = await api.post("/api/v1/slos", json=spec)
     assert response.status_code == 422
-    [error] = response.json()["detail"]
+    [error] = response.json()["errors"]
     assert error["loc"] == ["body", "sliQuery", "totalQuery"]
     assert "parse error" in error["msg"] and "unclosed left parenthesis" in error["msg"]
 
@@ -114,7 +124,9 @@ async def test_list_filters(api: httpx.AsyncClient) -> None:
     assert len(listed) == 2
     only = (await api.get("/api/v1/slos", params={"namespace": f"ns-{tag}", "service": "burning"})).json()
     assert [s["serviceName"] for s in only] == ["burning"]
-    layered = (await api.get("/api/v1/slos", params={"namespace": f"ns-{tag}", "layer": "experiencia"})).json()
+    layered = (
+        await api.get("/api/v1/slos", params={"namespace": f"ns-{tag}", "layer": "experiencia"})
+    ).json()
     assert len(layered) == 1
     assert (await api.get("/api/v1/slos", params={"status": "SIDEWAYS"})).status_code == 422
 
@@ -178,7 +190,7 @@ async def test_delete_cancels_the_loop_and_forgets_the_slo(api: httpx.AsyncClien
 async def test_test_endpoint_runs_the_queries_and_saves_nothing(app: Any, runtime: Runtime) -> None:
     # No worker: anything in budgets_current afterwards could only come from /test.
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://api", headers=ADMIN_HEADERS) as client:
         created = (await client.post("/api/v1/slos", json=body("burning"))).json()
         response = await client.post(f"/api/v1/slos/{created['id']}/test")
     assert response.status_code == 200
@@ -197,7 +209,7 @@ async def test_prometheus_down_is_503_on_create(runtime: Runtime, settings: Sett
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://api", headers=ADMIN_HEADERS) as client:
             response = await client.post("/api/v1/slos", json=body())
             ready = await client.get("/ready")
     assert response.status_code == 503
@@ -213,7 +225,7 @@ async def test_temporal_down_is_503_and_leaves_nothing_behind(runtime: Runtime, 
     spec = body()
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://api", headers=ADMIN_HEADERS) as client:
             response = await client.post("/api/v1/slos", json=spec)
     assert response.status_code == 503
     assert "Temporal" in response.json()["detail"]

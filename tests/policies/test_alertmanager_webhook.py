@@ -17,7 +17,7 @@ from sla_management.api.app import create_app
 from sla_management.config import Settings
 from sla_management.devstack import processes
 from tests.api.test_slos_api import body
-from tests.conftest import Runtime, Stack, running_worker
+from tests.conftest import ADMIN_HEADERS, Runtime, Stack, running_worker
 from tests.policies.test_freeze_flow import LOW, frozen, policy_body
 from tests.support.kafka import read_events
 from tests.support.waiting import eventually
@@ -97,7 +97,7 @@ async def test_webhook_token(runtime: Runtime, settings: Settings) -> None:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://api", headers=ADMIN_HEADERS) as client:
             missing = await client.post("/webhooks/alertmanager", json=payload())
             wrong = await client.post("/webhooks/alertmanager", json=payload(), headers={"Authorization": "Bearer nope"})
             right = await client.post("/webhooks/alertmanager", json=payload(), headers={"Authorization": "Bearer s3cret"})
@@ -123,7 +123,7 @@ async def test_real_alertmanager_alert_reaches_the_loop_and_the_freeze_follows(
 ) -> None:
     runtime.settings.calculator.calculation_interval_seconds = 3600  # only the alert wakes the loop
     ns = f"am-{uuid.uuid4().hex[:6]}"
-    async with running_worker(runtime), httpx.AsyncClient(base_url=served_api) as api:
+    async with running_worker(runtime), httpx.AsyncClient(base_url=served_api, headers=ADMIN_HEADERS) as api:
         policy = (await api.post("/api/v1/policies", json=policy_body(ns))).json()
         slo = (await api.post("/api/v1/slos", json=body("burning", namespace=ns, target=LOW))).json()
         handle = runtime.client.get_workflow_handle(f"slo-{slo['id']}")

@@ -249,7 +249,7 @@ async def test_global_policy_freezes_the_namespaces_it_watches(api: httpx.AsyncC
 async def test_invalid_policies_are_422(api: httpx.AsyncClient, change: dict[str, Any], field: str) -> None:
     response = await api.post("/api/v1/policies", json={**policy_body("ns"), **change})
     assert response.status_code == 422
-    assert any(field in e["loc"] for e in response.json()["detail"]), response.json()
+    assert any(field in e["loc"] for e in response.json()["errors"]), response.json()
 
 
 async def test_policy_crud(api: httpx.AsyncClient) -> None:

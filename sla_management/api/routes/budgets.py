@@ -13,6 +13,7 @@ from pydantic import Field
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from sla_management.api.auth import Editor
 from sla_management.api.deps import Deps, Services, ServiceUnavailable
 from sla_management.api.errors import NotFound
 from sla_management.domain.budget import BudgetStatus, BurnLevel, ErrorBudget
@@ -157,7 +158,7 @@ async def burn_rate(slo_id: str, services: Deps) -> BurnRateReport:
 
 
 @router.post("/{slo_id}/recalculate", response_model=ErrorBudget, response_model_by_alias=True)
-async def recalculate(slo_id: str, services: Deps) -> ErrorBudget:
+async def recalculate(slo_id: str, services: Deps, _: Editor) -> ErrorBudget:
     """Run a pass now and answer with its budget (a Temporal update on the SLO's workflow)."""
     slo = await services.db.get_slo(slo_id)
     if slo is None:

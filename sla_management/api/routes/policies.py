@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import Field
 from temporalio.client import Client, WorkflowUpdateFailedError
@@ -14,6 +14,8 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from sla_management.adapters.postgres import Conflict, PolicyStore
+from sla_management.api.auth import Admin, Editor
+from sla_management.api.routes.audit import record
 from sla_management.api.deps import Deps, Services, ServiceUnavailable
 from sla_management.api.errors import NotFound
 from sla_management.domain.freeze import FreezeEvent
@@ -86,7 +88,9 @@ async def freeze_history(
 
 
 @router.post("/freezes/{event_id}/resolve", response_model=FreezeEvent, response_model_by_alias=True)
-async def resolve_freeze(event_id: str, body: ResolveBody, services: Deps) -> FreezeEvent:
+async def resolve_freeze(
+    event_id: str, body: ResolveBody, services: Deps, request: Request, who: Admin
+) -> FreezeEvent:
     """End a freeze now. The policy may freeze again after `minFreezeMinutes` if the budget
     is still low."""
     freeze = await _store(services).get_freeze(event_id)
@@ -108,11 +112,14 @@ async def resolve_freeze(event_id: str, body: ResolveBody, services: Deps) -> Fr
         if exc.status is RPCStatusCode.NOT_FOUND:
             raise Conflict(f"the workflow of policy {freeze.policy_id} is not running") from exc
         raise ServiceUnavailable(f"Temporal refused the resolve: {exc}") from exc
+    await record(services, request, who, "freeze.resolve", "freeze", event_id, before=freeze, after=resolved)
     return resolved
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Policy, response_model_by_alias=True)
-async def create_policy(spec: PolicySpec, services: Deps, response: Response) -> Policy:
+async def create_policy(
+    spec: PolicySpec, services: Deps, response: Response, request: Request, who: Editor
+) -> Policy:
     spec = _with_defaults(services, spec)
     now = datetime.now(UTC)
     policy = Policy(**spec.model_dump(), id=str(uuid.uuid4()), managed_by=ManagedBy.API, created_at=now, updated_at=now)
@@ -126,6 +133,7 @@ async def create_policy(spec: PolicySpec, services: Deps, response: Response) ->
         if isinstance(exc, RPCError):
             raise ServiceUnavailable(f"could not start the policy workflow: {exc}") from exc
         raise
+    await record(services, request, who, "policy.create", "policy", saved.id, after=saved)
     response.headers["Location"] = f"/api/v1/policies/{saved.id}"
     return saved
 
@@ -141,7 +149,9 @@ async def get_policy(policy_id: str, services: Deps) -> Policy:
 
 
 @router.put("/{policy_id}", response_model=Policy, response_model_by_alias=True)
-async def update_policy(policy_id: str, spec: PolicySpec, services: Deps) -> Policy:
+async def update_policy(
+    policy_id: str, spec: PolicySpec, services: Deps, request: Request, who: Editor
+) -> Policy:
     current = await _get(services, policy_id)
     if current.managed_by is ManagedBy.KUBERNETES:
         raise Conflict(f"policy {policy_id!r} is managed by Kubernetes: edit the SLAPolicy resource instead")
@@ -161,11 +171,12 @@ async def update_policy(policy_id: str, spec: PolicySpec, services: Deps) -> Pol
         await temporal.get_workflow_handle(saved.workflow_id).signal("policy_updated", saved)
     except RPCError:
         await start_policy_workflow(temporal, saved, services.settings.temporal.task_queue)
+    await record(services, request, who, "policy.update", "policy", saved.id, before=current, after=saved)
     return saved
 
 
 @router.delete("/{policy_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_policy(policy_id: str, services: Deps) -> Response:
+async def delete_policy(policy_id: str, services: Deps, request: Request, who: Editor) -> Response:
     policy = await _get(services, policy_id)
     if policy.managed_by is ManagedBy.KUBERNETES:
         raise Conflict(f"policy {policy_id!r} is managed by Kubernetes: delete the SLAPolicy resource instead")
@@ -185,4 +196,5 @@ async def delete_policy(policy_id: str, services: Deps) -> Response:
         if exc.status is not RPCStatusCode.NOT_FOUND:
             raise ServiceUnavailable(f"Temporal refused to stop the policy: {exc}") from exc
     await store.delete_policy(policy_id)
+    await record(services, request, who, "policy.delete", "policy", policy_id, before=policy)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

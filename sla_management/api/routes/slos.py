@@ -6,13 +6,15 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import Field
 from temporalio.service import RPCError
 
 from sla_management.adapters.postgres import Conflict, PolicyStore
 from sla_management.adapters.prometheus import PromQLError, ShapeError
+from sla_management.api.auth import Editor
+from sla_management.api.routes.audit import record
 from sla_management.api.deps import Deps, Services, ServiceUnavailable
 from sla_management.api.errors import NotFound
 from sla_management.domain.budget import BudgetStatus, ErrorBudget, compute_budget
@@ -87,7 +89,7 @@ async def _get(services: Services, slo_id: str) -> SLO:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=SLO, response_model_by_alias=True)
-async def create_slo(spec: SLOSpec, services: Deps, response: Response) -> SLO:
+async def create_slo(spec: SLOSpec, services: Deps, response: Response, request: Request, who: Editor) -> SLO:
     spec = _resolve_defaults(services, spec)
     units = await validate_queries(services, spec)
     now = datetime.now(UTC)
@@ -109,6 +111,7 @@ async def create_slo(spec: SLOSpec, services: Deps, response: Response) -> SLO:
         if isinstance(exc, RPCError):
             raise ServiceUnavailable(f"could not start the SLO workflow: {exc}") from exc
         raise
+    await record(services, request, who, "slo.create", "slo", saved.id, after=saved)
     response.headers["Location"] = f"/api/v1/slos/{saved.id}"
     return saved
 
@@ -139,7 +142,7 @@ async def get_slo(slo_id: str, services: Deps) -> SLO:
 
 
 @router.put("/{slo_id}", response_model=SLO, response_model_by_alias=True)
-async def update_slo(slo_id: str, spec: SLOSpec, services: Deps) -> SLO:
+async def update_slo(slo_id: str, spec: SLOSpec, services: Deps, request: Request, who: Editor) -> SLO:
     current = await _get(services, slo_id)
     if current.managed_by is ManagedBy.KUBERNETES:
         raise Conflict(f"SLO {slo_id!r} is managed by Kubernetes: edit the SLODefinition resource instead")
@@ -166,11 +169,12 @@ async def update_slo(slo_id: str, spec: SLOSpec, services: Deps) -> SLO:
     except RPCError:
         # The loop is gone (e.g. terminated by hand): start a fresh one with the new definition.
         await start_slo_workflow(temporal, saved, services.settings)
+    await record(services, request, who, "slo.update", "slo", saved.id, before=current, after=saved)
     return saved
 
 
 @router.delete("/{slo_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_slo(slo_id: str, services: Deps) -> Response:
+async def delete_slo(slo_id: str, services: Deps, request: Request, who: Editor) -> Response:
     slo = await _get(services, slo_id)
     if slo.managed_by is ManagedBy.KUBERNETES:
         raise Conflict(f"SLO {slo_id!r} is managed by Kubernetes: delete the SLODefinition resource instead")
@@ -179,6 +183,7 @@ async def delete_slo(slo_id: str, services: Deps) -> Response:
     await services.db.delete_slo(slo_id)
     await services.cache.delete(slo_id)
     await forget_in_policies(services, slo_id)
+    await record(services, request, who, "slo.delete", "slo", slo_id, before=slo)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -199,7 +204,7 @@ class SLOTestResult(CamelModel):
 
 
 @router.post("/{slo_id}/test", response_model=SLOTestResult, response_model_by_alias=True)
-async def test_slo(slo_id: str, services: Deps) -> SLOTestResult:
+async def test_slo(slo_id: str, services: Deps, _: Editor) -> SLOTestResult:
     """Run the SLO's queries now over its whole window; return the raw answers and the budget
     they give. Nothing is saved."""
     slo = await _get(services, slo_id)
