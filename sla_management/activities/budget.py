@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass
 
 import structlog
 from temporalio import activity
@@ -27,7 +28,6 @@ from sla_management.config import KafkaSettings
 from sla_management.domain.budget import BudgetStatus, ErrorBudget
 from sla_management.domain.plan import QueryResults
 from sla_management.domain.policy import Observation, Policy, band
-from sla_management.domain.slo import SLO
 from sla_management.observability import metrics
 from sla_management.workflows.models import PolicyWorkflowInput, QuerySLIInput, RecordBudgetInput
 
@@ -82,6 +82,14 @@ def budget_event(budget: ErrorBudget, event_id: str, settings: KafkaSettings) ->
     )
 
 
+@dataclass(frozen=True)
+class _Selectable:
+    namespace: str
+    service_name: str
+    layer: str | None
+    labels: dict[str, str]
+
+
 class PolicyDirectory:
     """Policies read from PostgreSQL at most every few seconds: every pass of every SLO asks
     which policies watch it."""
@@ -125,15 +133,16 @@ class BudgetActivities:
         await self._cache.put(budget)
         if self._relay is not None:
             self._relay.wake()
-        labels = {"slo": budget.slo_id, "service": budget.service_name}
-        metrics.CALCULATIONS.labels(**labels, outcome=budget.status.value).inc()
-        metrics.BUDGET_STATUS.labels(**labels).set(budget.status.gauge)
-        if budget.remaining_percent is not None and budget.consumed_percent is not None:
-            metrics.BUDGET_REMAINING.labels(**labels).set(budget.remaining_percent)
-            metrics.BUDGET_CONSUMED.labels(**labels).set(budget.consumed_percent)
-        for window, rate in budget.burn_rates.items():
-            if rate is not None:
-                metrics.BURN_RATE.labels(**labels, window=window).set(rate)
+        metrics.CALCULATIONS.labels(budget.slo_id, budget.service_name, budget.status.value).inc()
+        metrics.set_budget(
+            budget.slo_id,
+            budget.service_name,
+            status_gauge=budget.status.gauge,
+            remaining=budget.remaining_percent,
+            consumed=budget.consumed_percent,
+            burn_rates=budget.burn_rates,
+            calculated_at=budget.calculated_at,
+        )
         await self._notify_policies(inp)
         log.info(
             "budget recorded",
@@ -149,14 +158,7 @@ class BudgetActivities:
         if self._client is None or self._policies is None:
             return
         budget = inp.budget
-        probe = SLO.model_construct(
-            id=budget.slo_id,
-            name=inp.slo_name,
-            service_name=budget.service_name,
-            namespace=budget.namespace,
-            layer=inp.layer,
-            labels=inp.labels,
-        )
+        probe = _Selectable(budget.namespace, budget.service_name, inp.layer, inp.labels)
         now = Observation.of(budget, inp.slo_name)
         for policy in await self._policies.all():
             if not policy.covers(probe):

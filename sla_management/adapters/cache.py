@@ -28,14 +28,18 @@ class BudgetCache:
         nodes = [_host_port(n) for n in settings.cluster_nodes]
         # Several nodes means Redis Cluster; one node, a plain client.
         self._client: Redis | RedisCluster
-        timeouts = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5}
         if len(nodes) > 1:
             self._client = RedisCluster(
-                startup_nodes=[ClusterNode(h, p) for h, p in nodes], password=settings.password, **timeouts
+                startup_nodes=[ClusterNode(h, p) for h, p in nodes],
+                password=settings.password,
+                socket_timeout=0.5,
+                socket_connect_timeout=0.5,
             )
         else:
             host, port = nodes[0]
-            self._client = Redis(host=host, port=port, password=settings.password, **timeouts)
+            self._client = Redis(
+                host=host, port=port, password=settings.password, socket_timeout=0.5, socket_connect_timeout=0.5
+            )
 
     def _key(self, slo_id: str) -> str:
         return f"{self._prefix}budget:{slo_id}"
@@ -55,7 +59,9 @@ class BudgetCache:
 
     async def put(self, budget: ErrorBudget) -> bool:
         try:
-            await self._client.set(self._key(budget.slo_id), budget.model_dump_json(by_alias=True), ex=self._ttl)
+            await self._client.set(
+                self._key(budget.slo_id), budget.model_dump_json(by_alias=True), ex=self._ttl
+            )
         except RedisError as exc:
             log.warning("cache write failed", slo_id=budget.slo_id, error=str(exc))
             return False

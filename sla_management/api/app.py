@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -19,10 +20,14 @@ from sla_management.api.auth import Authenticator, Role, require
 from sla_management.api.deps import Services
 from sla_management.api.routes import audit, budgets, gate, health, policies, slos, webhooks
 from sla_management.config import Settings, get_settings
+from sla_management.observability.http import RequestTelemetryMiddleware
+from sla_management.observability.refresh import dependency_refresher
+from sla_management.observability.tracing import configure_tracing, instrument_app
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    configure_tracing("sla-management-api")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -32,9 +37,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await services.db.connect()
         except DatabaseUnavailable:
             pass  # connected on first use; /ready reports it meanwhile
+        telemetry = dependency_refresher(
+            settings,
+            db=services.db,
+            cache=services.cache,
+            prometheus=services.prometheus,
+            temporal=services.temporal,
+        )
+        refreshing = asyncio.create_task(telemetry.run())
         try:
             yield
         finally:
+            refreshing.cancel()
+            await asyncio.gather(refreshing, return_exceptions=True)
+            await telemetry.aclose()
             await services.aclose()
 
     app = FastAPI(
@@ -47,6 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.authenticator = Authenticator(settings.auth)
     errors.install(app)
     _middleware(app, settings)
+    app.add_middleware(RequestTelemetryMiddleware)
+    instrument_app(app)
     # Reading needs `viewer`; routes that change something ask for more themselves.
     readers = [require(Role.VIEWER)]
     app.include_router(health.router)

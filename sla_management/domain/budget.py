@@ -199,7 +199,7 @@ def compute_budget(
     }
     if m.error is not None:
         return ErrorBudget(
-            **base,  # type: ignore[arg-type]
+            **base,
             sli=None,
             consumed_percent=None,
             remaining_percent=None,
@@ -226,7 +226,7 @@ def compute_budget(
 
     if consumed is None or sli is None:
         return ErrorBudget(
-            **base,  # type: ignore[arg-type]
+            **base,
             sli=None,
             consumed_percent=None,
             remaining_percent=None,
@@ -238,7 +238,7 @@ def compute_budget(
 
     remaining = round(100 - consumed, _PRECISION)
     return ErrorBudget(
-        **base,  # type: ignore[arg-type]
+        **base,
         sli=sli,
         consumed_percent=consumed,
         remaining_percent=remaining,

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Self
+from typing import Annotated, Protocol, Self
 
 from pydantic import Field, model_validator
 
 from sla_management.domain.budget import BudgetStatus, BurnLevel, ErrorBudget
-from sla_management.domain.slo import SLO, CamelModel, ManagedBy
+from sla_management.domain.slo import CamelModel, ManagedBy
 
 
 class Scope(StrEnum):
@@ -31,6 +31,19 @@ class Action(StrEnum):
 _LEVEL_RANK = {BurnLevel.NORMAL: 0, BurnLevel.ELEVATED: 1, BurnLevel.FAST: 2, BurnLevel.CRITICAL: 3}
 
 
+class Selectable(Protocol):
+    """What a selector reads of an SLO (an `SLO`, or the few fields an activity has)."""
+
+    @property
+    def namespace(self) -> str: ...
+    @property
+    def service_name(self) -> str: ...
+    @property
+    def layer(self) -> str | None: ...
+    @property
+    def labels(self) -> dict[str, str]: ...
+
+
 class SLOSelector(CamelModel):
     """Narrows the SLOs a policy watches; every given list must match (lists are ORs)."""
 
@@ -39,7 +52,7 @@ class SLOSelector(CamelModel):
     layers: list[str] = Field(default_factory=list)
     labels: dict[str, str] = Field(default_factory=dict)
 
-    def matches(self, slo: SLO) -> bool:
+    def matches(self, slo: Selectable) -> bool:
         return (
             (not self.service_names or slo.service_name in self.service_names)
             and (not self.namespaces or slo.namespace in self.namespaces)
@@ -111,7 +124,7 @@ class Policy(PolicySpec):
     def blocks(self) -> bool:
         return Action.BLOCK_DEPLOY in self.actions
 
-    def covers(self, slo: SLO) -> bool:
+    def covers(self, slo: Selectable) -> bool:
         """By default a policy watches its own target: the SLOs of that namespace or service,
         or all SLOs for GLOBAL; `sloSelector` narrows that further."""
         if self.scope is Scope.NAMESPACE and slo.namespace != self.target:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import Any, TypeVar, cast
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
@@ -26,8 +26,6 @@ with workflow.unsafe.imports_passed_through():
         PolicyWorkflowInput,
         ResolveRequest,
     )
-
-T = TypeVar("T")
 
 FREEZE_ACTIVE = SearchAttributeKey.for_bool("FreezeActive")
 # Records and annotations must land: retry with a capped backoff for as long as it takes.
@@ -50,7 +48,9 @@ class PolicyWorkflow:
         while True:
             if self._reload:
                 self._reload = False
-                loaded = await self._call("load_observations", self._policy, list[Observation], timeout=60)
+                loaded: list[Observation] = await self._call(
+                    "load_observations", self._policy, list[Observation], timeout=60
+                )
                 known = self._state.observations
                 for obs in loaded:
                     # A signal may have brought something newer while the activity ran.
@@ -173,7 +173,7 @@ class PolicyWorkflow:
         freeze = self._state.freeze
         assert freeze is not None
         closing = freeze.model_copy(update={"resolved_at": workflow.now(), "resolved_by": by, "resolution": why})
-        closed = await self._call("close_freeze", closing, FreezeEvent, timeout=30)
+        closed: FreezeEvent = await self._call("close_freeze", closing, FreezeEvent, timeout=30)
         self._state.freeze = None
         workflow.upsert_search_attributes([FREEZE_ACTIVE.value_set(False)])
         await self._enforce(closed)
@@ -187,7 +187,7 @@ class PolicyWorkflow:
             "enforce_freezes", EnforceInput(namespaces=event.namespaces, service=service), EnforceResult, timeout=60
         )
 
-    async def _call(self, name: str, arg: Any, result_type: type[T] | Any, *, timeout: float) -> T:
+    async def _call(self, name: str, arg: Any, result_type: Any, *, timeout: float) -> Any:
         result = await workflow.execute_activity(
             name,
             arg,
@@ -195,4 +195,4 @@ class PolicyWorkflow:
             retry_policy=DURABLE,
             result_type=result_type,
         )
-        return cast(T, result)
+        return result

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel
 
 from sla_management.adapters.postgres import AuditEntry, AuditLog
 from sla_management.api.auth import Admin, Principal
@@ -22,14 +23,13 @@ async def record(
     resource_type: str,
     resource_id: str,
     *,
-    before: object = None,
-    after: object = None,
+    before: BaseModel | None = None,
+    after: BaseModel | None = None,
 ) -> None:
     def doc(value: object) -> dict[str, object] | None:
-        if value is None:
-            return None
-        dump = getattr(value, "model_dump", None)
-        return dump(mode="json", by_alias=True) if callable(dump) else dict(value)  # type: ignore[call-overload]
+        if isinstance(value, BaseModel):
+            return value.model_dump(mode="json", by_alias=True)
+        return None
 
     await AuditLog(services.db).record(
         actor=principal.name,

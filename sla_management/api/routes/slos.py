@@ -204,7 +204,7 @@ class SLOTestResult(CamelModel):
 
 
 @router.post("/{slo_id}/test", response_model=SLOTestResult, response_model_by_alias=True)
-async def test_slo(slo_id: str, services: Deps, _: Editor) -> SLOTestResult:
+async def test_slo(slo_id: str, services: Deps, who: Editor) -> SLOTestResult:
     """Run the SLO's queries now over its whole window; return the raw answers and the budget
     they give. Nothing is saved."""
     slo = await _get(services, slo_id)
