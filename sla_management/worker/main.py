@@ -19,6 +19,9 @@ from sla_management.adapters.kafka import KafkaPublisher, OutboxRelay
 from sla_management.adapters.postgres import Database, DatabaseUnavailable, PolicyStore
 from sla_management.adapters.prometheus import PrometheusClient
 from sla_management.config import Settings
+from sla_management.observability.activities import ActivityTelemetryInterceptor
+from sla_management.observability.refresh import client_of, dependency_refresher
+from sla_management.observability.tracing import configure_tracing, shutdown_tracing
 from sla_management.temporal import connect
 from sla_management.workflows.policy import PolicyWorkflow
 from sla_management.workflows.slo import SLOWorkflow
@@ -68,6 +71,8 @@ def build_worker(
         ],
         max_concurrent_activities=settings.worker.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.worker.max_concurrent_workflow_tasks,
+        # Tracing comes with the client's interceptors; this adds per-activity metrics and log ids.
+        interceptors=[ActivityTelemetryInterceptor()],
     )
 
 
@@ -82,9 +87,31 @@ async def prune_history(db: Database, retention_days: int) -> None:
         await asyncio.sleep(3600)
 
 
+async def ensure_loops(client: Client, db: Database, settings: Settings) -> None:
+    """Start the workflow of every stored SLO and policy that has none running (a restored
+    database, a new Temporal cluster, a loop terminated by hand). Starting is idempotent."""
+    from sla_management.api.routes.policies import start_policy_workflow
+    from sla_management.temporal import start_slo_workflow
+
+    while True:
+        try:
+            slos = await db.list_slos(limit=1_000_000)
+            policies = await PolicyStore(db).list_policies()
+            break
+        except DatabaseUnavailable as exc:
+            log.warning("waiting for PostgreSQL to start missing loops", error=str(exc))
+            await asyncio.sleep(5)
+    for slo in slos:
+        await start_slo_workflow(client, slo, settings)
+    for policy in policies:
+        await start_policy_workflow(client, policy, settings.temporal.task_queue)
+    log.info("loops ensured", slos=len(slos), policies=len(policies))
+
+
 async def run_worker(settings: Settings) -> None:
     if settings.worker.metrics_port:
         start_http_server(settings.worker.metrics_port, addr="0.0.0.0")
+    configure_tracing("sla-management-worker")
     client = await connect(settings)
     prometheus = PrometheusClient(
         settings.prometheus.url,
@@ -95,6 +122,9 @@ async def run_worker(settings: Settings) -> None:
     cache = BudgetCache(settings.redis)
     publisher = KafkaPublisher(settings.kafka)
     relay = OutboxRelay(db, publisher, settings.kafka)
+    telemetry = dependency_refresher(
+        settings, db=db, cache=cache, prometheus=prometheus, temporal=client_of(client)
+    )
     worker = build_worker(
         client, settings, prometheus=prometheus, db=db, cache=cache, relay=relay, enforcer=build_enforcer(settings)
     )
@@ -107,8 +137,12 @@ async def run_worker(settings: Settings) -> None:
         async with asyncio.TaskGroup() as group:
             group.create_task(relay.run())
             group.create_task(prune_history(db, settings.calculator.history_retention_days))
+            group.create_task(telemetry.run())
+            group.create_task(ensure_loops(client, db, settings))
             await worker.run()
     finally:
+        await telemetry.aclose()
+        shutdown_tracing()
         with contextlib.suppress(Exception):
             await publisher.aclose()
         await cache.aclose()

@@ -42,7 +42,9 @@ async def loop_state(runtime: Runtime, slo: SLO) -> LoopState:
     return state
 
 
-async def test_loop_persists_caches_and_publishes_each_pass(runtime: Runtime, worker: Any, stack: Stack) -> None:
+async def test_loop_persists_caches_and_publishes_each_pass(
+    runtime: Runtime, worker: Any, stack: Stack
+) -> None:
     slo = await stored_slo(runtime)
     await start_slo_workflow(runtime.client, slo, runtime.settings)
 
@@ -61,7 +63,10 @@ async def test_loop_persists_caches_and_publishes_each_pass(runtime: Runtime, wo
     assert len(history) >= 1  # first pass always enters history
 
     events = await read_events(
-        stack.kafka_address, runtime.settings.kafka.budget_topic, lambda e: e.key == slo.id, at_least=2
+        stack.kafka_address,
+        runtime.settings.kafka.budget_topic,
+        lambda e: e.key == slo.id,
+        at_least=2,
     )
     assert len(events) >= 2
     first = events[0]
@@ -72,13 +77,18 @@ async def test_loop_persists_caches_and_publishes_each_pass(runtime: Runtime, wo
     assert first.payload["budget"]["sloId"] == slo.id
 
     described = await runtime.client.get_workflow_handle(slo.workflow_id).describe()
-    attrs = {k: v for k, v in described.raw_description.workflow_execution_info.search_attributes.indexed_fields.items()}
+    attrs = {
+        k: v
+        for k, v in described.raw_description.workflow_execution_info.search_attributes.indexed_fields.items()
+    }
     assert b"HEALTHY" in attrs["BudgetStatus"].data
     assert b"steady" in attrs["ServiceName"].data
     await cancel_slo_workflow(runtime.client, slo.id)
 
 
-async def test_update_returns_a_fresh_budget_and_signal_cuts_the_timer(runtime: Runtime, stack: Stack) -> None:
+async def test_update_returns_a_fresh_budget_and_signal_cuts_the_timer(
+    runtime: Runtime, stack: Stack
+) -> None:
     runtime.settings.calculator.calculation_interval_seconds = 3600  # only messages wake it
     async with running_worker(runtime):
         slo = await stored_slo(runtime)
@@ -166,4 +176,18 @@ async def test_prometheus_down_gives_unknown_and_the_loop_goes_on(runtime: Runti
     assert state.budget.error and "did not answer" in state.budget.error
     assert state.budget.remaining_percent is None
     await dead.aclose()
+    await cancel_slo_workflow(runtime.client, slo.id)
+
+
+async def test_worker_start_restarts_loops_missing_from_temporal(runtime: Runtime) -> None:
+    from sla_management.worker.main import ensure_loops
+
+    slo = await stored_slo(runtime)  # a row whose workflow was never started (e.g. a restored DB)
+    async with running_worker(runtime):
+        await ensure_loops(runtime.client, runtime.db, runtime.settings)
+        state = await eventually(lambda: _passes_at_least(runtime, slo, 1))
+        assert state.budget is not None and state.budget.slo_id == slo.id
+        await ensure_loops(runtime.client, runtime.db, runtime.settings)  # idempotent
+        described = await runtime.client.get_workflow_handle(slo.workflow_id).describe()
+        assert described.status is WorkflowExecutionStatus.RUNNING
     await cancel_slo_workflow(runtime.client, slo.id)
