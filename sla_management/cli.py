@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Annotated
 
 import typer
 
 from sla_management.devstack.cli import demo_app, dev
+from sla_management.interop_cli import export_app, import_app, rules
 
 app = typer.Typer(
     help="SLO control plane: error budgets, burn rates and deploy freezes.", no_args_is_help=True
 )
 app.add_typer(demo_app, name="demo")
 app.command(help="Start the whole stack on loopback with a demo workload (what `make run` runs).")(dev)
+app.add_typer(import_app, name="import")
+app.add_typer(export_app, name="export")
+app.command()(rules)
 
 
 @app.command()
@@ -25,12 +30,21 @@ def api(host: str | None = None, port: int | None = None) -> None:
 
     settings = get_settings()
     configure_logging(settings.log_level)
+    tls: dict[str, object] = {}
+    if settings.api.tls_cert_file:
+        import ssl
+
+        tls = {"ssl_certfile": settings.api.tls_cert_file, "ssl_keyfile": settings.api.tls_key_file}
+        if settings.api.tls_client_ca_file:
+            # mTLS: a client without a certificate signed by this CA cannot even connect.
+            tls |= {"ssl_ca_certs": settings.api.tls_client_ca_file, "ssl_cert_reqs": ssl.CERT_REQUIRED}
     uvicorn.run(
         "sla_management.api.app:create_app",
         factory=True,
         host=host or settings.api.host,
         port=port or settings.api.port,
         log_config=None,
+        **tls,  # type: ignore[arg-type]
     )
 
 
@@ -44,6 +58,27 @@ def worker() -> None:
     settings = get_settings()
     configure_logging(settings.log_level)
     asyncio.run(run_worker(settings))
+
+
+@app.command(name="operator")
+def operator_command(
+    namespace: Annotated[
+        list[str] | None,
+        typer.Option("--namespace", "-n", help="Serve only this namespace (repeatable); default: all."),
+    ] = None,
+) -> None:
+    """Run the Kubernetes operator (kopf): SLODefinition and SLAPolicy resources."""
+    from sla_management.config import get_settings
+    from sla_management.logging import configure_logging
+    from sla_management.operator.main import run_operator
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    if namespace:
+        settings = settings.model_copy(
+            update={"operator": settings.operator.model_copy(update={"namespaces": namespace})}
+        )
+    asyncio.run(run_operator(settings))
 
 
 @app.command()

@@ -108,6 +108,12 @@ class TemporalSettings(BaseModel):
     address: str = "localhost:7233"
     namespace: str = "default"
     task_queue: str = "sla-management"
+    # TLS/mTLS for Temporal Cloud or a secured cluster; files are PEM.
+    tls_enabled: bool = False
+    tls_ca_file: str | None = None
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    tls_server_name: str | None = None
 
 
 class KubernetesSettings(BaseModel):
@@ -165,6 +171,22 @@ class WorkerSettings(BaseModel):
     max_concurrent_workflow_tasks: int = 100
 
 
+class OperatorSettings(BaseModel):
+    """`sla operator`: the kopf operator for SLODefinition and SLAPolicy resources. It reaches
+    the Kubernetes API the way KUBERNETES__ says (api_url/token/verify_ssl)."""
+
+    # Empty: every namespace (needs the ClusterRole); else only these (a Role in each suffices).
+    namespaces: HostList = Field(default_factory=list)
+    # How often each resource's status is compared with its workflow; a patch is sent only
+    # when something shown changed, or when `lastCalculation` is older than the max age.
+    status_interval_seconds: float = 30
+    status_max_age_seconds: float = 300
+    # Seconds before a handler retries after Temporal, PostgreSQL or Prometheus was down.
+    retry_delay_seconds: float = 15
+    # e.g. "http://0.0.0.0:8080/healthz" for the pod's liveness probe; empty: no endpoint.
+    liveness_endpoint: str | None = None
+
+
 class APISettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
@@ -189,6 +211,7 @@ class Settings(BaseSettings):
     api: APISettings = Field(default_factory=APISettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
+    operator: OperatorSettings = Field(default_factory=OperatorSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     log_level: str = "INFO"
 

@@ -3,27 +3,56 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from sla_management.config import Settings
 from sla_management.domain.slo import SLO
+from sla_management.observability.tracing import temporal_interceptor
 from sla_management.workflows.models import LoopParams, SLOWorkflowInput
-from sla_management.workflows.slo import BUDGET_STATUS, BURN_LEVEL, SERVICE_NAME, SLO_ID, SLOWorkflow
+from sla_management.workflows.slo import (
+    BUDGET_STATUS,
+    BURN_LEVEL,
+    SERVICE_NAME,
+    SLO_ID,
+    SLOWorkflow,
+)
+
+
+def _tls(settings: Settings) -> TLSConfig | bool:
+    t = settings.temporal
+    if not t.tls_enabled:
+        return False
+
+    def read(path: str | None) -> bytes | None:
+        return Path(path).read_bytes() if path else None
+
+    return TLSConfig(
+        server_root_ca_cert=read(t.tls_ca_file),
+        client_cert=read(t.tls_cert_file),
+        client_private_key=read(t.tls_key_file),
+        domain=t.tls_server_name,
+    )
 
 
 async def connect(settings: Settings) -> Client:
     return await Client.connect(
         settings.temporal.address,
         namespace=settings.temporal.namespace,
+        tls=_tls(settings),
         data_converter=pydantic_data_converter,
+        # Also applies to workers built on this client; inert until tracing is configured.
+        interceptors=[temporal_interceptor()],
     )
 
 
-async def start_slo_workflow(client: Client, slo: SLO, settings: Settings) -> WorkflowHandle[SLOWorkflow, None]:
+async def start_slo_workflow(
+    client: Client, slo: SLO, settings: Settings
+) -> WorkflowHandle[SLOWorkflow, None]:
     """Start the SLO's loop; an already running loop is success (idempotent for the operator)."""
     return await client.start_workflow(
         SLOWorkflow.run,
