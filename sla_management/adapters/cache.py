@@ -6,6 +6,8 @@ from __future__ import annotations
 import structlog
 from redis.asyncio import Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from sla_management.config import RedisSettings
@@ -26,6 +28,10 @@ class BudgetCache:
         self._prefix = settings.key_prefix
         self._ttl = settings.cache_ttl_seconds
         nodes = [_host_port(n) for n in settings.cluster_nodes]
+        # One immediate retry covers a connection Redis dropped while idle. redis-py's default
+        # (10 retries, exponential backoff) would make every call wait ~3 s while Redis is down,
+        # which is exactly when the cache should cost nothing (tests/faults/test_redis_outage.py).
+        retry = Retry(NoBackoff(), 1)
         # Several nodes means Redis Cluster; one node, a plain client.
         self._client: Redis | RedisCluster
         if len(nodes) > 1:
@@ -34,11 +40,17 @@ class BudgetCache:
                 password=settings.password,
                 socket_timeout=0.5,
                 socket_connect_timeout=0.5,
+                retry=retry,
             )
         else:
             host, port = nodes[0]
             self._client = Redis(
-                host=host, port=port, password=settings.password, socket_timeout=0.5, socket_connect_timeout=0.5
+                host=host,
+                port=port,
+                password=settings.password,
+                socket_timeout=0.5,
+                socket_connect_timeout=0.5,
+                retry=retry,
             )
 
     def _key(self, slo_id: str) -> str:

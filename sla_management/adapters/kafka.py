@@ -19,6 +19,7 @@ from aiokafka.errors import KafkaError
 from sla_management.adapters.postgres import Database, DatabaseUnavailable
 from sla_management.config import KafkaSettings
 from sla_management.observability import metrics
+from sla_management.observability.tracing import producer_span
 
 log = structlog.get_logger(__name__)
 
@@ -48,18 +49,20 @@ class KafkaPublisher:
         return self._producer
 
     async def send(self, topic: str, key: str | None, payload: Any, headers: dict[str, str]) -> None:
-        try:
-            producer = await self._ensure()
-            await producer.send_and_wait(
-                topic,
-                value=json.dumps(payload, separators=(",", ":")).encode(),
-                key=key.encode() if key else None,
-                headers=[(k, v.encode()) for k, v in headers.items()],
-            )
-        except (KafkaError, OSError):
-            metrics.KAFKA_EVENTS.labels(topic=topic, outcome="error").inc()
-            await self.reset()
-            raise
+        # In the trace that wrote the event (its `traceparent` header), when there was one.
+        with producer_span(topic, headers):
+            try:
+                producer = await self._ensure()
+                await producer.send_and_wait(
+                    topic,
+                    value=json.dumps(payload, separators=(",", ":")).encode(),
+                    key=key.encode() if key else None,
+                    headers=[(k, v.encode()) for k, v in headers.items()],
+                )
+            except (KafkaError, OSError):
+                metrics.KAFKA_EVENTS.labels(topic=topic, outcome="error").inc()
+                await self.reset()
+                raise
         metrics.KAFKA_EVENTS.labels(topic=topic, outcome="ok").inc()
 
     async def reset(self) -> None:

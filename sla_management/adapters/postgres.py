@@ -19,6 +19,7 @@ from sla_management.domain.budget import ErrorBudget
 from sla_management.domain.freeze import FreezeEvent
 from sla_management.domain.policy import Policy
 from sla_management.domain.slo import SLO
+from sla_management.observability.tracing import with_trace_headers
 
 
 class DatabaseUnavailable(Exception):
@@ -27,6 +28,11 @@ class DatabaseUnavailable(Exception):
 
 class Conflict(Exception):
     """A unique constraint said no (e.g. an SLO of that name in that namespace exists)."""
+
+
+class InvalidValue(Exception):
+    """PostgreSQL refused a value as malformed (SQLSTATE class 22, e.g. a NUL character in
+    text): the caller's input, so the API answers 422 rather than 500."""
 
 
 _UNAVAILABLE: tuple[type[BaseException], ...] = (
@@ -88,6 +94,8 @@ class Database:
                 yield conn
         except _UNAVAILABLE as exc:
             raise DatabaseUnavailable(f"PostgreSQL is unreachable: {exc}") from exc
+        except asyncpg.exceptions.DataError as exc:
+            raise InvalidValue(f"PostgreSQL refused a value: {exc}") from exc
 
     async def ping(self) -> bool:
         try:
@@ -96,6 +104,13 @@ class Database:
         except DatabaseUnavailable:
             return False
         return True
+
+    def pool_stats(self) -> dict[str, int]:
+        """Connections by state, for `sla_db_pool_connections` (zeros before connect)."""
+        if self._pool is None:
+            return {"in_use": 0, "idle": 0, "max": 0}
+        size, idle = self._pool.get_size(), self._pool.get_idle_size()
+        return {"in_use": size - idle, "idle": idle, "max": self._pool.get_max_size()}
 
     # SLO definitions -------------------------------------------------------------------
 
@@ -535,7 +550,8 @@ async def _insert_events(conn: asyncpg.Connection, events: Sequence[OutboxEvent]
         await conn.execute(
             """INSERT INTO event_outbox (event_id, topic, key, headers, payload)
                VALUES ($1,$2,$3,$4,$5) ON CONFLICT (event_id) DO NOTHING""",
-            event.event_id, event.topic, event.key, event.headers, event.payload,
+            # The current trace rides along, so the relay publishes in the trace that wrote it.
+            event.event_id, event.topic, event.key, with_trace_headers(event.headers), event.payload,
         )
 
 

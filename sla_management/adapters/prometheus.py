@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 from dataclasses import dataclass
+from time import perf_counter
 from typing import Any
 
 import httpx
@@ -78,6 +79,7 @@ class PrometheusClient:
 
     async def _api(self, path: str, params: dict[str, str], kind: str) -> dict[str, Any]:
         async with self._semaphore:
+            started = perf_counter()
             try:
                 async for attempt in stamina.retry_context(
                     on=_transient,
@@ -87,6 +89,8 @@ class PrometheusClient:
                     wait_max=5.0,
                 ):
                     with attempt:
+                        if attempt.num > 1:
+                            metrics.PROMETHEUS_QUERY_RETRIES.labels(kind=kind).inc()
                         # POST keeps long queries out of URL length limits.
                         response = await self._client.post(
                             f"{self._url}/api/v1/{path}", data=params, timeout=self._timeout
@@ -97,15 +101,20 @@ class PrometheusClient:
                             raise PromQLError(str(body.get("error", response.text)))
                         response.raise_for_status()
             except PromQLError:
+                metrics.PROMETHEUS_QUERY_ERRORS.labels(kind=kind, error="rejected").inc()
                 raise
             except (httpx.HTTPError, ValueError) as exc:
                 metrics.PROMETHEUS_QUERIES.labels(kind=kind, outcome="error").inc()
+                metrics.PROMETHEUS_QUERY_ERRORS.labels(kind=kind, error=metrics.query_error(exc)).inc()
                 raise PrometheusUnavailable(
                     f"Prometheus at {self._url} did not answer: {type(exc).__name__}: {exc}"
                 ) from exc
+            finally:
+                metrics.PROMETHEUS_QUERY_DURATION.labels(kind=kind).observe(perf_counter() - started)
         metrics.PROMETHEUS_QUERIES.labels(kind=kind, outcome="ok").inc()
         payload: dict[str, Any] = response.json()
         if payload.get("status") != "success":
+            metrics.PROMETHEUS_QUERY_ERRORS.labels(kind=kind, error="rejected").inc()
             raise PromQLError(str(payload.get("error", "query failed")))
         data: dict[str, Any] = payload["data"]
         return data
@@ -148,7 +157,12 @@ class PrometheusClient:
             chunk_end = min(end, chunk_start + chunk)
             data = await self._api(
                 "query_range",
-                {"query": promql, "start": str(chunk_start), "end": str(chunk_end), "step": f"{step}s"},
+                {
+                    "query": promql,
+                    "start": str(chunk_start),
+                    "end": str(chunk_end),
+                    "step": f"{step}s",
+                },
                 "range",
             )
             series = data["result"]
@@ -161,7 +175,9 @@ class PrometheusClient:
                         by_time.setdefault(float(t), value)
                         continue
                     previous = by_time.get(float(t))
-                    by_time[float(t)] = value if previous is None or math.isnan(previous) else previous + value
+                    by_time[float(t)] = (
+                        value if previous is None or math.isnan(previous) else previous + value
+                    )
             chunk_start = chunk_end + step
         return sorted(by_time.items())
 

@@ -10,7 +10,6 @@ import uuid
 
 import structlog
 from fastapi import FastAPI, Request, Response
-from prometheus_client import make_asgi_app
 from starlette.middleware.base import RequestResponseEndpoint
 
 from sla_management import __version__
@@ -18,9 +17,9 @@ from sla_management.adapters.postgres import DatabaseUnavailable
 from sla_management.api import errors
 from sla_management.api.auth import Authenticator, Role, require
 from sla_management.api.deps import Services
-from sla_management.api.routes import audit, budgets, gate, health, policies, slos, webhooks
+from sla_management.api.routes import audit, budgets, gate, health, interop, policies, rules, slos, webhooks
 from sla_management.config import Settings, get_settings
-from sla_management.observability.http import RequestTelemetryMiddleware
+from sla_management.observability.http import RequestTelemetryMiddleware, add_metrics_routes
 from sla_management.observability.refresh import dependency_refresher
 from sla_management.observability.tracing import configure_tracing, instrument_app
 
@@ -68,6 +67,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Reading needs `viewer`; routes that change something ask for more themselves.
     readers = [require(Role.VIEWER)]
     app.include_router(health.router)
+    # Before slos.router: /api/v1/slos/import/... must not be read as /api/v1/slos/{slo_id}/...
+    app.include_router(interop.router, dependencies=readers)
+    app.include_router(rules.router, dependencies=readers)
     app.include_router(slos.router, dependencies=readers)
     app.include_router(budgets.router, dependencies=readers)
     app.include_router(policies.router, dependencies=readers)
@@ -75,7 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit.router)
     # Alertmanager authenticates with its own token (ALERTMANAGER__WEBHOOK_TOKEN).
     app.include_router(webhooks.router)
-    app.mount("/metrics", make_asgi_app())
+    add_metrics_routes(app)
     return app
 
 

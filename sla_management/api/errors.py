@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from sla_management.adapters.postgres import Conflict, DatabaseUnavailable
+from sla_management.adapters.postgres import Conflict, DatabaseUnavailable, InvalidValue
 from sla_management.adapters.prometheus import PrometheusUnavailable
 from sla_management.api.deps import ServiceUnavailable
 
@@ -67,6 +67,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(NotFound)
     async def not_found(_: Request, exc: NotFound) -> JSONResponse:
         return problem(404, str(exc))
+
+    @app.exception_handler(InvalidValue)
+    async def invalid_value(_: Request, exc: InvalidValue) -> JSONResponse:
+        return problem(422, str(exc))
 
     @app.exception_handler(Conflict)
     async def conflict(_: Request, exc: Conflict) -> JSONResponse:

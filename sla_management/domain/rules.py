@@ -127,7 +127,8 @@ def error_ratio_expr(slo: SLOSpec, units: Mapping[str, QueryUnit], seconds: int)
             assert slo.comparison is not None and slo.threshold is not None  # ensured by SLOSpec
             step = slo.timeslice_minutes * 60
             span = max(seconds, step)
-            good = f"({render(q.query or '', step)}) {_BOOL_OP[slo.comparison]} bool {promqltext.number(slo.threshold)}"
+            bound = f"{_BOOL_OP[slo.comparison]} bool {promqltext.number(slo.threshold)}"
+            good = f"({render(q.query or '', step)}) {bound}"
             return f"1 - avg_over_time(({good})[{format_duration(span)}:{format_duration(step)}])"
     field = "errorQuery" if q.error_query else "goodQuery"
     unit = _units(slo, units)
@@ -176,10 +177,13 @@ def alert_expr(slo: SLO, alert: BurnAlert) -> str:
 
 def _annotations(slo: SLO, alert: BurnAlert) -> dict[str, str]:
     windows = ", or ".join(
-        f"above {promqltext.number(c.factor)}x the budget over {c.long} and {c.short}" for c in alert.conditions
+        f"above {promqltext.number(c.factor)}x the budget over {c.long} and {c.short}"
+        for c in alert.conditions
     )
     annotations = {
-        "summary": _literal(f"SLO {slo.name} ({slo.service_name}, {slo.namespace}) burns its error budget too fast"),
+        "summary": _literal(
+            f"SLO {slo.name} ({slo.service_name}, {slo.namespace}) burns its error budget too fast"
+        ),
         "description": (
             "Error ratio {{ $value | humanizePercentage }}: "
             + _literal(

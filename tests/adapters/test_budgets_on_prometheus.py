@@ -9,7 +9,13 @@ from typing import Any
 import pytest
 
 from sla_management.adapters.prometheus import PrometheusClient, PromQLError, ShapeError
-from sla_management.domain.budget import BudgetStatus, BurnLevel, ErrorBudget, Thresholds, compute_budget
+from sla_management.domain.budget import (
+    BudgetStatus,
+    BurnLevel,
+    ErrorBudget,
+    Thresholds,
+    compute_budget,
+)
 from sla_management.domain.plan import CountLedger, SliceLedger, fold_results, plan_queries
 from sla_management.domain.promql import detect_unit
 from sla_management.domain.slo import SLO, QueryUnit
@@ -22,7 +28,9 @@ DAY = 86400
 
 def make_slo(**spec: Any) -> SLO:
     now = datetime.now(UTC)
-    slo = SLO.model_validate({"id": "t", "createdAt": now, "updatedAt": now, "sloType": "AVAILABILITY", **spec})
+    slo = SLO.model_validate(
+        {"id": "t", "createdAt": now, "updatedAt": now, "sloType": "AVAILABILITY", **spec}
+    )
     units = {field: detect_unit(q) for field, q in slo.event_queries().items()}
     return slo.model_copy(update={"query_units": units})
 
@@ -41,7 +49,10 @@ def errors_slo(svc: str, window_days: int = 30, fn: str = "increase") -> SLO:
 
 
 async def evaluate(
-    prometheus: PrometheusClient, slo: SLO, now: int, ledger: CountLedger | SliceLedger | None = None
+    prometheus: PrometheusClient,
+    slo: SLO,
+    now: int,
+    ledger: CountLedger | SliceLedger | None = None,
 ) -> tuple[ErrorBudget, CountLedger | SliceLedger | None, int]:
     plan = plan_queries(slo, ledger, now, settle_seconds=300)
     results = await prometheus.run_plan(plan)
@@ -74,7 +85,9 @@ async def prometheus(stack: Stack) -> Any:
 
 @pytest.mark.parametrize("fn", ["increase", "rate"], ids=["counts from increase()", "per-second rate()"])
 @pytest.mark.parametrize("svc", ["steady", "burning"])
-async def test_occurrences_budget_equals_the_history(prometheus: PrometheusClient, stack: Stack, svc: str, fn: str) -> None:
+async def test_occurrences_budget_equals_the_history(
+    prometheus: PrometheusClient, stack: Stack, svc: str, fn: str
+) -> None:
     slo = errors_slo(svc, fn=fn)
     assert slo.query_units["errorQuery"] is (QueryUnit.RATE if fn == "rate" else QueryUnit.COUNT)
     now = stack.anchor + 17  # not aligned to anything on purpose
@@ -92,7 +105,9 @@ async def test_occurrences_budget_equals_the_history(prometheus: PrometheusClien
         assert budget.burn_rates[window] == pytest.approx(w_bad / w_total / 0.01, rel=5e-3), window
 
 
-async def test_steady_and_burning_classify_as_their_history_says(prometheus: PrometheusClient, stack: Stack) -> None:
+async def test_steady_and_burning_classify_as_their_history_says(
+    prometheus: PrometheusClient, stack: Stack
+) -> None:
     steady, _, _ = await evaluate(prometheus, errors_slo("steady"), stack.anchor)
     burning, _, _ = await evaluate(prometheus, errors_slo("burning"), stack.anchor)
     assert (steady.status, steady.burn_level) == (BudgetStatus.HEALTHY, BurnLevel.NORMAL)
@@ -103,7 +118,9 @@ async def test_steady_and_burning_classify_as_their_history_says(prometheus: Pro
     assert burning.exhaustion_eta is not None
 
 
-async def test_incremental_passes_match_a_fresh_evaluation(prometheus: PrometheusClient, stack: Stack) -> None:
+async def test_incremental_passes_match_a_fresh_evaluation(
+    prometheus: PrometheusClient, stack: Stack
+) -> None:
     slo = errors_slo("burning", fn="rate")
     t0 = stack.anchor - 3 * 3600 + 5
     _, ledger, _ = await evaluate(prometheus, slo, t0)
@@ -175,7 +192,9 @@ async def test_timeslice_slo_counts_bad_slices(prometheus: PrometheusClient, sta
 
 
 @pytest.mark.parametrize("svc", ["quiet", "no-such-service"], ids=["flat counters", "no series at all"])
-async def test_no_traffic_is_no_data_not_an_incident(prometheus: PrometheusClient, stack: Stack, svc: str) -> None:
+async def test_no_traffic_is_no_data_not_an_incident(
+    prometheus: PrometheusClient, stack: Stack, svc: str
+) -> None:
     budget, _, _ = await evaluate(prometheus, errors_slo(svc), stack.anchor)
     assert budget.status is BudgetStatus.NO_DATA
     assert budget.remaining_percent is None and budget.consumed_percent is None
@@ -193,7 +212,9 @@ async def test_several_series_for_a_ratio_is_an_error(prometheus: PrometheusClie
         )
 
 
-async def test_range_queries_are_split_below_the_point_limit(prometheus: PrometheusClient, stack: Stack) -> None:
+async def test_range_queries_are_split_below_the_point_limit(
+    prometheus: PrometheusClient, stack: Stack
+) -> None:
     # 90 days at 5-minute steps is 25,920 points: more than Prometheus serves in one query.
     start = stack.anchor - 30 * DAY + 300
     points = await prometheus.range_series('max(t_latency_ms{svc="lat"})', start, stack.anchor, 60)

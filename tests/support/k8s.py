@@ -19,6 +19,19 @@ kmock 0.8 has gaps that would make the tests lie or fail; `ClusterEmulator` fill
 - `labelSelector` is ignored by kmock; equality-based selectors are honoured here and
   set-based ones are refused (400) rather than silently ignored.
 
+What an operator (kopf) relies on besides, added for tests/operator/:
+
+- `metadata.generateName` is ignored by kmock (kopf's events have no name, so the second one
+  would conflict); a name is generated here.
+- For resources served with a `status` subresource, a write to the resource ignores `status`
+  and a write to `/status` changes nothing else, as on a real server (where an operator that
+  patched status through the resource would silently lose it).
+- `metadata.generation` goes up when a write changes `spec`.
+- A JSON patch whose `test` op fails is 422 (kmock answers 500); kopf relies on that 422 for its
+  optimistic finalizer patches.
+- Marking an object with finalizers for deletion is a write with its own resourceVersion.
+- `FakeCluster.serve_crds` declares custom resources from their CRD manifests (infra/crds/).
+
 Every request is journaled (`FakeCluster.requests`) and failures can be injected per method
 and path (`FakeCluster.fail`) before anything is stored, as a real API server's authorization
 and admission reject a write before it reaches etcd. (kmock's own reactions cannot do that for
@@ -39,6 +52,8 @@ from typing import Any
 
 import aiohttp.web
 import attrs
+import jsonpatch
+import jsonpointer
 import kmock
 import pytest
 
@@ -49,7 +64,9 @@ KINDS: dict[str, tuple[str, bool]] = {
     "StatefulSet": ("apps/v1/statefulsets", True),
     "DaemonSet": ("apps/v1/daemonsets", True),
     "Job": ("batch/v1/jobs", True),
+    "Event": ("v1/events", True),
 }
+CRDS_RESOURCE = "apiextensions.k8s.io/v1/customresourcedefinitions"
 NAME_LABEL = "app.kubernetes.io/name"
 # Keys of `objects` must hold parsed resources: kmock parses a string resource when storing and
 # reading, but `in` compares the raw key, so `("v1/namespaces", None, "x") in objects` is False.
@@ -130,6 +147,40 @@ def _set_revision(data: Any, revision: str) -> None:
         data["metadata"]["resourceVersion"] = revision
     elif isinstance(data, list):  # a JSON patch
         data.append({"op": "add", "path": "/metadata/resourceVersion", "value": revision})
+
+
+def _merge_patched(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch, on copies."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = _merge_patched(result.get(key), value)
+    return result
+
+
+def _only_status(data: Any, status_write: bool) -> Any:
+    """What of a write a server with a status subresource keeps: through `/status` only the
+    status (and the resourceVersion precondition), through the resource everything else."""
+    if isinstance(data, dict):
+        if status_write:
+            kept = {k: v for k, v in data.items() if k == "status"}
+            version = (data.get("metadata") or {}).get("resourceVersion")
+            if version is not None:
+                kept["metadata"] = {"resourceVersion": version}
+            return kept
+        return {k: v for k, v in data.items() if k != "status"}
+    if isinstance(data, list):
+
+        def on_status(op: dict[str, Any]) -> bool:
+            path = str(op.get("path", ""))
+            return path == "/status" or path.startswith("/status/")
+
+        return [op for op in data if op.get("op") == "test" or on_status(op) == status_write]
+    return data
 
 
 @attrs.define(kw_only=True)
@@ -257,10 +308,55 @@ class ClusterEmulator(kmock.KubernetesEmulator):
 
     # Everything else goes through kmock, with resourceVersions and selectors added.
 
+    def _has_status_subresource(self, resource: kmock.resource) -> bool:
+        return resource in self.resources and "status" in self.resources[resource].subresources
+
+    def _prepare_update(self, request: kmock.Request, key: tuple[Any, ...]) -> None:
+        """Status subresource, JSON-patch preconditions and generation (module docstring)."""
+        assert request.resource is not None
+        if self._has_status_subresource(request.resource):
+            # In place: kmock stores `request.data` itself once this hook returns.
+            filtered = _only_status(request.data, request.subresource == "status")
+            if isinstance(request.data, dict):
+                request.data.clear()
+                request.data.update(filtered)
+            elif isinstance(request.data, list):
+                request.data[:] = filtered
+        if key not in self.objects or self.objects[key].deleted:
+            return
+        current = self.objects[key].raw
+        if isinstance(request.data, list):
+            try:
+                after = jsonpatch.apply_patch(copy.deepcopy(current), request.data)
+            except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
+                raise kmock.KubernetesError(
+                    status=422, reason="Invalid", message=f"the JSON patch cannot be applied: {exc}"
+                ) from exc
+        else:
+            after = _merge_patched(current, request.data)
+        if request.subresource is None and after.get("spec") != current.get("spec"):
+            generation = int(current.get("metadata", {}).get("generation") or 0) + 1
+            if isinstance(request.data, dict):
+                request.data.setdefault("metadata", {})["generation"] = generation
+            else:
+                request.data.append({"op": "add", "path": "/metadata/generation", "value": generation})
+
     async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
+        if (
+            request.resource is not None
+            and request.action == kmock.action.DELETE
+            and request.name is not None
+        ):
+            key = (request.resource, request.namespace, request.name)
+            if key in self.objects and not self.objects[key].deleted:
+                meta = self.objects[key].raw.get("metadata", {})
+                if meta.get("finalizers") and not meta.get("deletionTimestamp"):
+                    # The deletion mark that kmock adds next is a write like any other.
+                    self.objects[key].patch({"metadata": {"resourceVersion": self.next_revision()}})
         if request.resource is not None and isinstance(request.data, dict | list):
             if request.action == kmock.action.UPDATE and request.name is not None:
                 key = (request.resource, request.namespace, request.name)
+                self._prepare_update(request, key)
                 wanted = (
                     request.data.get("metadata", {}).get("resourceVersion")
                     if isinstance(request.data, dict)
@@ -279,6 +375,9 @@ class ClusterEmulator(kmock.KubernetesEmulator):
                 # kmock stores `request.data` right after this hook, so the version rides along.
                 _set_revision(request.data, self.next_revision())
             elif request.action == kmock.action.CREATE and isinstance(request.data, dict):
+                metadata = request.data.setdefault("metadata", {})
+                if not metadata.get("name") and metadata.get("generateName"):
+                    metadata["name"] = f"{metadata['generateName']}{uuid.uuid4().hex[:5]}"
                 self.stamp(request.data)
         return await super()._handle(request)
 
@@ -314,13 +413,15 @@ class FakeCluster:
     url: str
     emulator: ClusterEmulator
     _stack: AsyncExitStack = field(repr=False)
+    # KINDS, plus the custom kinds given to `serve_crds`.
+    kinds: dict[str, tuple[str, bool]] = field(default_factory=lambda: dict(KINDS))
 
     @property
     def requests(self) -> list[SeenRequest]:
         return self.emulator.journal
 
     def _key(self, kind: str, namespace: str | None, name: str) -> tuple[kmock.resource, str | None, str]:
-        resource, namespaced = KINDS[kind]
+        resource, namespaced = self.kinds[kind]
         return kmock.resource(resource), namespace if namespaced else None, name
 
     def exists(self, kind: str, namespace: str | None, name: str) -> bool:
@@ -423,6 +524,42 @@ class FakeCluster:
                 delay=delay,
             )
         )
+
+    def serve_crds(self, manifests: list[dict[str, Any]]) -> None:
+        """Serve the custom resources that CustomResourceDefinition manifests declare (kind,
+        plural, scope, short names, subresources), and store the CRDs, as `kubectl apply` would.
+        The schemas are not enforced here; tests/operator/crds.py judges resources by them."""
+        verbs = {"get", "list", "watch", "create", "update", "patch", "delete"}
+        self.emulator.resources[CRDS_RESOURCE] = kmock.ResourceInfo(
+            kind="CustomResourceDefinition", namespaced=False, verbs=verbs
+        )
+        for crd in manifests:
+            spec, names = crd["spec"], crd["spec"]["names"]
+            namespaced = spec["scope"] == "Namespaced"
+            for version in spec["versions"]:
+                resource = f"{spec['group']}/{version['name']}/{names['plural']}"
+                self.emulator.resources[resource] = kmock.ResourceInfo(
+                    kind=names["kind"],
+                    singular=names.get("singular"),
+                    namespaced=namespaced,
+                    verbs=verbs,
+                    shortnames=names.get("shortNames", []),
+                    categories=names.get("categories", []),
+                    subresources=set(version.get("subresources") or {}),
+                )
+                self.kinds[names["kind"]] = (resource, namespaced)
+            key = (kmock.resource(CRDS_RESOURCE), None, crd["metadata"]["name"])
+            self.emulator.objects[key] = self.emulator.stamp(copy.deepcopy(crd))
+
+    def events(self, namespace: str, involved: str | None = None) -> list[dict[str, Any]]:
+        """Events stored in a namespace, optionally only those about the object `involved`."""
+        resource = kmock.resource(KINDS["Event"][0])
+        return [
+            copy.deepcopy(obj.raw)
+            for (res, ns, _), obj in self.emulator.objects.items()
+            if res == resource and ns == namespace and not obj.deleted
+            if involved is None or obj.raw.get("involvedObject", {}).get("name") == involved
+        ]
 
     async def stop(self) -> None:
         """Shut the server down: its port refuses connections from now on."""

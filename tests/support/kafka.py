@@ -20,7 +20,12 @@ class Event:
 
 
 async def read_events(
-    bootstrap: str, topic: str, match: Callable[[Event], bool], *, at_least: int = 1, timeout: float = 30
+    bootstrap: str,
+    topic: str,
+    match: Callable[[Event], bool],
+    *,
+    at_least: int = 1,
+    timeout: float = 30,
 ) -> list[Event]:
     """Every event on `topic` from the beginning that `match`es, once `at_least` arrived."""
     consumer = AIOKafkaConsumer(

@@ -9,7 +9,9 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-async def eventually(probe: Callable[[], Awaitable[T | None]], *, timeout: float = 30, every: float = 0.2) -> T:
+async def eventually(
+    probe: Callable[[], Awaitable[T | None]], *, timeout: float = 30, every: float = 0.2
+) -> T:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     last: T | None = None

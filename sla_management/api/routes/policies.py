@@ -9,20 +9,24 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import Field
-from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from sla_management.adapters.postgres import Conflict, PolicyStore
 from sla_management.api.auth import Admin, Editor
-from sla_management.api.routes.audit import record
 from sla_management.api.deps import Deps, Services, ServiceUnavailable
 from sla_management.api.errors import NotFound
+from sla_management.api.routes.audit import record
 from sla_management.domain.freeze import FreezeEvent
 from sla_management.domain.policy import Policy, PolicySpec
 from sla_management.domain.slo import CamelModel, ManagedBy
-from sla_management.workflows.models import PolicyWorkflowInput, ResolveRequest
-from sla_management.workflows.policy import PolicyWorkflow
+from sla_management.services import (
+    notify_policy_updated,
+    policy_with_defaults,
+    retire_policy,
+    start_policy_workflow,
+)
+from sla_management.workflows.models import ResolveRequest
 
 router = APIRouter(prefix="/api/v1/policies", tags=["policies"])
 
@@ -37,23 +41,12 @@ def _store(services: Services) -> PolicyStore:
 
 
 def _with_defaults(services: Services, spec: PolicySpec) -> PolicySpec:
-    p = services.settings.policy
     try:
-        return spec.with_defaults(p.freeze_threshold_percent, p.unfreeze_threshold_percent, p.auto_unfreeze_enabled)
+        return policy_with_defaults(services.settings, spec)
     except ValueError as exc:
         raise RequestValidationError(
             [{"loc": ("body", "unfreezeThresholdPercent"), "msg": str(exc), "type": "value_error"}]
         ) from exc
-
-
-async def start_policy_workflow(client: Client, policy: Policy, task_queue: str) -> None:
-    await client.start_workflow(
-        PolicyWorkflow.run,
-        PolicyWorkflowInput(policy=policy),
-        id=policy.workflow_id,
-        task_queue=task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-    )
 
 
 async def _get(services: Services, policy_id: str) -> Policy:
@@ -156,7 +149,7 @@ async def update_policy(
     if current.managed_by is ManagedBy.KUBERNETES:
         raise Conflict(f"policy {policy_id!r} is managed by Kubernetes: edit the SLAPolicy resource instead")
     spec = _with_defaults(services, spec)
-    temporal = await services.temporal()
+    await services.temporal()  # fail before writing if the workflow cannot be told
     updated = Policy(
         **spec.model_dump(),
         id=current.id,
@@ -167,10 +160,7 @@ async def update_policy(
     saved = await _store(services).update_policy(updated)
     if saved is None:
         raise NotFound(f"no policy with id {policy_id!r}")
-    try:
-        await temporal.get_workflow_handle(saved.workflow_id).signal("policy_updated", saved)
-    except RPCError:
-        await start_policy_workflow(temporal, saved, services.settings.temporal.task_queue)
+    await notify_policy_updated(services, saved)
     await record(services, request, who, "policy.update", "policy", saved.id, before=current, after=saved)
     return saved
 
@@ -180,21 +170,6 @@ async def delete_policy(policy_id: str, services: Deps, request: Request, who: E
     policy = await _get(services, policy_id)
     if policy.managed_by is ManagedBy.KUBERNETES:
         raise Conflict(f"policy {policy_id!r} is managed by Kubernetes: delete the SLAPolicy resource instead")
-    temporal = await services.temporal()
-    handle = temporal.get_workflow_handle(policy.workflow_id)
-    store = _store(services)
-    if any(f.policy_id == policy_id for f in await store.active_freezes()):
-        # Lift the freeze through its owner so annotations are removed and the end is recorded.
-        await handle.execute_update(
-            "resolve",
-            ResolveRequest(resolved_by="system", reason="policy deleted"),
-            result_type=FreezeEvent,
-        )
-    try:
-        await handle.cancel()
-    except RPCError as exc:
-        if exc.status is not RPCStatusCode.NOT_FOUND:
-            raise ServiceUnavailable(f"Temporal refused to stop the policy: {exc}") from exc
-    await store.delete_policy(policy_id)
+    await retire_policy(services, policy)
     await record(services, request, who, "policy.delete", "policy", policy_id, before=policy)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

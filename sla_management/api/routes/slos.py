@@ -11,17 +11,23 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import Field
 from temporalio.service import RPCError
 
-from sla_management.adapters.postgres import Conflict, PolicyStore
+from sla_management.adapters.postgres import Conflict
 from sla_management.adapters.prometheus import PromQLError, ShapeError
 from sla_management.api.auth import Editor
-from sla_management.api.routes.audit import record
 from sla_management.api.deps import Deps, Services, ServiceUnavailable
 from sla_management.api.errors import NotFound
+from sla_management.api.routes.audit import record
 from sla_management.domain.budget import BudgetStatus, ErrorBudget, compute_budget
-from sla_management.domain.plan import fold_results, plan_queries, render
-from sla_management.domain.promql import detect_unit
+from sla_management.domain.plan import fold_results, plan_queries
 from sla_management.domain.slo import SLO, CamelModel, ManagedBy, QueryUnit, SLOSpec
-from sla_management.temporal import cancel_slo_workflow, start_slo_workflow
+from sla_management.services import (
+    InvalidQuery,
+    notify_slo_updated,
+    query_units,
+    retire_slo,
+    slo_with_defaults,
+)
+from sla_management.temporal import start_slo_workflow
 from sla_management.workflows.models import LoopParams
 
 router = APIRouter(prefix="/api/v1/slos", tags=["slos"])
@@ -50,35 +56,14 @@ def _invalid(field: str, message: str, value: str) -> RequestValidationError:
 async def validate_queries(services: Services, spec: SLOSpec) -> dict[str, QueryUnit]:
     """Ask Prometheus whether each query runs (its own error text on failure) and learn each
     event query's unit. Raises RequestValidationError (422) or PrometheusUnavailable (503)."""
-    units: dict[str, QueryUnit] = {}
-    for field, query in spec.event_queries().items():
-        rendered = render(query, 300)
-        try:
-            await services.prometheus.instant(rendered)
-        except PromQLError as exc:
-            raise _invalid(_FIELD[field], f"Prometheus rejected the query: {exc}", query) from exc
-        except ShapeError as exc:
-            raise _invalid(_FIELD[field], str(exc), query) from exc
-        try:
-            units[field] = detect_unit(query)
-        except ValueError as exc:
-            raise _invalid(_FIELD[field], f"the query could not be analysed: {exc}", query) from exc
-    return units
+    try:
+        return await query_units(services.prometheus, spec)
+    except InvalidQuery as exc:
+        raise _invalid(_FIELD[exc.field], exc.message, exc.query) from exc
 
 
 def _resolve_defaults(services: Services, spec: SLOSpec) -> SLOSpec:
-    if "window_days" not in spec.model_fields_set:
-        spec = spec.model_copy(update={"window_days": services.settings.calculator.error_budget_window_days})
-    return spec
-
-
-async def forget_in_policies(services: Services, slo_id: str) -> None:
-    temporal = await services.temporal()
-    for policy in await PolicyStore(services.db).list_policies():
-        try:
-            await temporal.get_workflow_handle(policy.workflow_id).signal("forget", slo_id)
-        except RPCError:
-            pass  # no workflow, nothing to forget
+    return slo_with_defaults(services.settings, spec)
 
 
 async def _get(services: Services, slo_id: str) -> SLO:
@@ -156,19 +141,11 @@ async def update_slo(slo_id: str, spec: SLOSpec, services: Deps, request: Reques
         created_at=current.created_at,
         updated_at=datetime.now(UTC),
     )
-    temporal = await services.temporal()
+    await services.temporal()  # fail before writing if the loop cannot be told
     saved = await services.db.update_slo(updated)
     if saved is None:
         raise NotFound(f"no SLO with id {slo_id!r}")
-    # Policies that watched the old definition drop it; the next pass tells those that watch
-    # the new one.
-    await forget_in_policies(services, saved.id)
-    handle = temporal.get_workflow_handle(saved.workflow_id)
-    try:
-        await handle.signal("definition_updated", saved)
-    except RPCError:
-        # The loop is gone (e.g. terminated by hand): start a fresh one with the new definition.
-        await start_slo_workflow(temporal, saved, services.settings)
+    await notify_slo_updated(services, saved)
     await record(services, request, who, "slo.update", "slo", saved.id, before=current, after=saved)
     return saved
 
@@ -178,11 +155,7 @@ async def delete_slo(slo_id: str, services: Deps, request: Request, who: Editor)
     slo = await _get(services, slo_id)
     if slo.managed_by is ManagedBy.KUBERNETES:
         raise Conflict(f"SLO {slo_id!r} is managed by Kubernetes: delete the SLODefinition resource instead")
-    temporal = await services.temporal()
-    await cancel_slo_workflow(temporal, slo_id)
-    await services.db.delete_slo(slo_id)
-    await services.cache.delete(slo_id)
-    await forget_in_policies(services, slo_id)
+    await retire_slo(services, slo_id)
     await record(services, request, who, "slo.delete", "slo", slo_id, before=slo)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

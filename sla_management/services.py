@@ -1,0 +1,187 @@
+"""What the REST API and the Kubernetes operator both do to SLOs and policies.
+
+They are two front doors to one control plane: both check queries against Prometheus, fill in
+the same defaults, start and signal the same workflows and clean up the same way. Only how a
+failure is reported differs (HTTP problem documents there, resource conditions and retries in
+the operator), so nothing here knows about FastAPI or kopf.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError, RPCStatusCode
+
+from sla_management.adapters.cache import BudgetCache
+from sla_management.adapters.postgres import Database, PolicyStore
+from sla_management.adapters.prometheus import PrometheusClient, PromQLError, ShapeError
+from sla_management.config import Settings
+from sla_management.domain.freeze import FreezeEvent
+from sla_management.domain.plan import render
+from sla_management.domain.policy import Policy, PolicySpec
+from sla_management.domain.promql import detect_unit
+from sla_management.domain.slo import SLO, QueryUnit, SLOSpec
+from sla_management.temporal import cancel_slo_workflow, connect, start_slo_workflow
+from sla_management.workflows.models import PolicyWorkflowInput, ResolveRequest
+from sla_management.workflows.policy import PolicyWorkflow
+
+
+class ServiceUnavailable(Exception):
+    """A dependency the request needs is down: 503, with which one in the message."""
+
+
+class Services:
+    """Process-wide clients, opened lazily so a process starts (and can say why it is not
+    ready) while a dependency is down."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.db = Database(settings.postgresql)
+        self.cache = BudgetCache(settings.redis)
+        self.prometheus = PrometheusClient(
+            settings.prometheus.url,
+            timeout_seconds=settings.prometheus.timeout_seconds,
+            max_retries=settings.prometheus.max_retries,
+        )
+        self._temporal: Client | None = None
+        self._temporal_lock = asyncio.Lock()
+
+    async def temporal(self) -> Client:
+        async with self._temporal_lock:
+            if self._temporal is None:
+                try:
+                    self._temporal = await asyncio.wait_for(connect(self.settings), timeout=5)
+                except (RuntimeError, OSError, TimeoutError) as exc:
+                    raise ServiceUnavailable(
+                        f"Temporal at {self.settings.temporal.address} is unreachable: {exc}"
+                    ) from exc
+            return self._temporal
+
+    async def aclose(self) -> None:
+        await self.db.close()
+        await self.cache.aclose()
+        await self.prometheus.aclose()
+
+
+# Validation ------------------------------------------------------------------------------
+
+
+class InvalidQuery(ValueError):
+    """Prometheus refused one of the SLI queries, or it cannot be analysed."""
+
+    def __init__(self, field: str, message: str, query: str) -> None:
+        super().__init__(f"sliQuery.{field}: {message}")
+        self.field = field
+        self.message = message
+        self.query = query
+
+
+async def query_units(prometheus: PrometheusClient, spec: SLOSpec) -> dict[str, QueryUnit]:
+    """Ask Prometheus whether each query runs (its own error text on failure) and learn each
+    event query's unit. Raises InvalidQuery, or PrometheusUnavailable when it cannot tell."""
+    units: dict[str, QueryUnit] = {}
+    for field, query in spec.event_queries().items():
+        try:
+            await prometheus.instant(render(query, 300))
+        except PromQLError as exc:
+            raise InvalidQuery(field, f"Prometheus rejected the query: {exc}", query) from exc
+        except ShapeError as exc:
+            raise InvalidQuery(field, str(exc), query) from exc
+        try:
+            units[field] = detect_unit(query)
+        except ValueError as exc:
+            raise InvalidQuery(field, f"the query could not be analysed: {exc}", query) from exc
+    return units
+
+
+def slo_with_defaults(settings: Settings, spec: SLOSpec) -> SLOSpec:
+    if "window_days" not in spec.model_fields_set:
+        spec = spec.model_copy(update={"window_days": settings.calculator.error_budget_window_days})
+    return spec
+
+
+def policy_with_defaults(settings: Settings, spec: PolicySpec) -> PolicySpec:
+    """Omitted thresholds from POLICY__ settings; ValueError when they end up inconsistent."""
+    p = settings.policy
+    return spec.with_defaults(
+        p.freeze_threshold_percent, p.unfreeze_threshold_percent, p.auto_unfreeze_enabled
+    )
+
+
+# SLOs ------------------------------------------------------------------------------------
+
+
+async def forget_in_policies(services: Services, slo_id: str) -> None:
+    temporal = await services.temporal()
+    for policy in await PolicyStore(services.db).list_policies():
+        with contextlib.suppress(RPCError):  # no workflow, nothing to forget
+            await temporal.get_workflow_handle(policy.workflow_id).signal("forget", slo_id)
+
+
+async def notify_slo_updated(services: Services, slo: SLO) -> None:
+    """Hand a changed definition to its loop (or start a fresh loop if it is gone)."""
+    temporal = await services.temporal()
+    # Policies that watched the old definition drop it; the next pass tells those that watch
+    # the new one.
+    await forget_in_policies(services, slo.id)
+    try:
+        await temporal.get_workflow_handle(slo.workflow_id).signal("definition_updated", slo)
+    except RPCError:
+        # The loop is gone (e.g. terminated by hand): start a fresh one with the new definition.
+        await start_slo_workflow(temporal, slo, services.settings)
+
+
+async def retire_slo(services: Services, slo_id: str) -> None:
+    """Stop the loop and remove the definition; safe to repeat after a partial failure."""
+    temporal = await services.temporal()
+    await cancel_slo_workflow(temporal, slo_id)
+    await services.db.delete_slo(slo_id)
+    await services.cache.delete(slo_id)
+    await forget_in_policies(services, slo_id)
+
+
+# Policies --------------------------------------------------------------------------------
+
+
+async def start_policy_workflow(client: Client, policy: Policy, task_queue: str) -> None:
+    """Start the policy's workflow; an already running one is success."""
+    await client.start_workflow(
+        PolicyWorkflow.run,
+        PolicyWorkflowInput(policy=policy),
+        id=policy.workflow_id,
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+
+
+async def notify_policy_updated(services: Services, policy: Policy) -> None:
+    temporal = await services.temporal()
+    try:
+        await temporal.get_workflow_handle(policy.workflow_id).signal("policy_updated", policy)
+    except RPCError:
+        await start_policy_workflow(temporal, policy, services.settings.temporal.task_queue)
+
+
+async def retire_policy(services: Services, policy: Policy) -> None:
+    """Lift the policy's freeze, stop its workflow and remove it; safe to repeat."""
+    temporal = await services.temporal()
+    handle = temporal.get_workflow_handle(policy.workflow_id)
+    store = PolicyStore(services.db)
+    if any(f.policy_id == policy.id for f in await store.active_freezes()):
+        # Lift the freeze through its owner so annotations are removed and the end is recorded.
+        # It may have ended meanwhile (auto-unfreeze): then there is nothing left to lift.
+        with contextlib.suppress(WorkflowUpdateFailedError):
+            await handle.execute_update(
+                "resolve",
+                ResolveRequest(resolved_by="system", reason="policy deleted"),
+                result_type=FreezeEvent,
+            )
+    try:
+        await handle.cancel()
+    except RPCError as exc:
+        if exc.status is not RPCStatusCode.NOT_FOUND:
+            raise ServiceUnavailable(f"Temporal refused to stop the policy: {exc}") from exc
+    await store.delete_policy(policy.id)
