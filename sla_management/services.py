@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -25,7 +25,7 @@ from sla_management.domain.policy import Policy, PolicySpec
 from sla_management.domain.promql import detect_unit
 from sla_management.domain.slo import SLO, QueryUnit, SLOSpec
 from sla_management.temporal import cancel_slo_workflow, connect, start_slo_workflow
-from sla_management.workflows.models import PolicyWorkflowInput, ResolveRequest
+from sla_management.workflows.models import PolicyState, PolicyWorkflowInput, ResolveRequest
 from sla_management.workflows.policy import PolicyWorkflow
 
 
@@ -165,23 +165,61 @@ async def notify_policy_updated(services: Services, policy: Policy) -> None:
         await start_policy_workflow(temporal, policy, services.settings.temporal.task_queue)
 
 
+async def _stop_workflow(temporal: Client, workflow_id: str, timeout: float = 30) -> None:
+    """Cancel a workflow and wait until it has closed (a cancel only asks)."""
+    handle = temporal.get_workflow_handle(workflow_id)
+    try:
+        await handle.cancel()
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.NOT_FOUND:
+            return  # never started, or already closed
+        raise ServiceUnavailable(f"Temporal refused to stop {workflow_id}: {exc}") from exc
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while (await handle.describe()).status is WorkflowExecutionStatus.RUNNING:
+        if loop.time() > deadline:
+            raise ServiceUnavailable(f"{workflow_id} did not stop within {timeout:g}s: is a worker running?")
+        await asyncio.sleep(0.2)
+
+
+# Longest minFreezeMinutes: how long a lifted freeze keeps the retiring policy from freezing again.
+_HOLD_MINUTES = 10080
+
+
 async def retire_policy(services: Services, policy: Policy) -> None:
-    """Lift the policy's freeze, stop its workflow and remove it; safe to repeat."""
+    """Stop the policy's workflow, lift the freeze it holds, remove it; safe to repeat.
+
+    The workflow stops before its freeze is lifted. Lifted first, a policy with
+    minFreezeMinutes 0 (or a budget dropping meanwhile) freezes again before the cancel lands,
+    and that freeze outlives the policy. A freeze the stopped run still holds is lifted by a
+    short run of the same workflow, given that freeze as its state and held back from freezing
+    again, so annotations are removed and the end recorded as for any other freeze.
+    """
     temporal = await services.temporal()
-    handle = temporal.get_workflow_handle(policy.workflow_id)
     store = PolicyStore(services.db)
-    if any(f.policy_id == policy.id for f in await store.active_freezes()):
-        # Lift the freeze through its owner so annotations are removed and the end is recorded.
-        # It may have ended meanwhile (auto-unfreeze): then there is nothing left to lift.
+    task_queue = services.settings.temporal.task_queue
+    await _stop_workflow(temporal, policy.workflow_id)
+    for _ in range(3):
+        held = [f for f in await store.active_freezes() if f.policy_id == policy.id]
+        if not held:
+            await store.delete_policy(policy.id)
+            return
+        handle = await temporal.start_workflow(
+            PolicyWorkflow.run,
+            PolicyWorkflowInput(
+                policy=policy.model_copy(update={"min_freeze_minutes": _HOLD_MINUTES}),
+                state=PolicyState(freeze=held[0], loaded=True),
+            ),
+            id=policy.workflow_id,
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+        # Already lifted by whatever run answered: nothing left to do there.
         with contextlib.suppress(WorkflowUpdateFailedError):
             await handle.execute_update(
                 "resolve",
                 ResolveRequest(resolved_by="system", reason="policy deleted"),
                 result_type=FreezeEvent,
             )
-    try:
-        await handle.cancel()
-    except RPCError as exc:
-        if exc.status is not RPCStatusCode.NOT_FOUND:
-            raise ServiceUnavailable(f"Temporal refused to stop the policy: {exc}") from exc
-    await store.delete_policy(policy.id)
+        await _stop_workflow(temporal, policy.workflow_id)
+    raise ServiceUnavailable(f"the freeze of policy {policy.id} could not be lifted; try again")

@@ -9,6 +9,7 @@ sent to the app in-process over ASGI with an admin token, against the real stack
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from contextlib import suppress
 from typing import Any
 
@@ -18,8 +19,10 @@ from fastapi import FastAPI
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import Case, GenerationMode
+from schemathesis.core.result import Ok
 from temporalio.client import Client
 
+from sla_management.domain.policy import policy_workflow_id
 from sla_management.domain.slo import workflow_id_for
 from tests.conftest import ADMIN_HEADERS
 from tests.faults.harness import terminate
@@ -28,10 +31,15 @@ from tests.faults.harness import terminate
 # constrains something (a body, query or header parameters).
 POSITIVE_EXAMPLES = 12
 NEGATIVE_EXAMPLES = 8
+# Creations that start a workflow, and its id.
+WORKFLOW_OF: dict[str, Callable[[str], str]] = {
+    "/api/v1/slos": workflow_id_for,
+    "/api/v1/policies": policy_workflow_id,
+}
 
 
-def generate(operation: Any, mode: GenerationMode, examples: int) -> list[Case]:
-    cases: list[Case] = []
+def generate(operation: Any, mode: GenerationMode, examples: int) -> list[Case[Any]]:
+    cases: list[Case[Any]] = []
 
     @settings(
         max_examples=examples,
@@ -42,7 +50,7 @@ def generate(operation: Any, mode: GenerationMode, examples: int) -> list[Case]:
         phases=[Phase.explicit, Phase.generate],
     )
     @given(operation.as_strategy(generation_mode=mode))
-    def collect(case: Case) -> None:
+    def collect(case: Case[Any]) -> None:
         cases.append(case)
 
     # Unsatisfiable: e.g. no invalid value exists for a plain string path parameter.
@@ -55,7 +63,7 @@ def constrained(operation: Any) -> bool:
     return bool(operation.body) or any(p.location.value != "path" for p in operation.iter_parameters())
 
 
-def as_request(case: Case) -> dict[str, Any]:
+def as_request(case: Case[Any]) -> dict[str, Any]:
     kwargs = case.as_transport_kwargs(base_url="http://api")
     headers = {**ADMIN_HEADERS, **{k: v for k, v in kwargs.get("headers", {}).items() if k != "Connection"}}
     request: dict[str, Any] = {
@@ -86,7 +94,10 @@ async def test_fuzzed_requests_get_no_5xx_and_problem_documents(
     async with httpx.AsyncClient(transport=transport, base_url="http://api", timeout=120) as client:
         live = (await client.get("/openapi.json")).json()
         schema = schemathesis.openapi.from_dict(live)
-        operations = [result.ok() for result in schema.get_all_operations()]
+        operations = []
+        for result in schema.get_all_operations():
+            assert isinstance(result, Ok), f"the live schema has an invalid operation: {result.err()}"
+            operations.append(result.ok())
         statuses: Counter[int] = Counter()
         failures: list[str] = []
         created: list[str] = []
@@ -99,10 +110,10 @@ async def test_fuzzed_requests_get_no_5xx_and_problem_documents(
                 statuses[response.status_code] += 1
                 if problem := check(response):
                     failures.append(f"{problem}\n    {case.as_curl_command(headers=ADMIN_HEADERS)}")
-                if response.status_code == 201 and operation.path == "/api/v1/slos":
-                    created.append(response.json()["id"])
-    # SLO loops the fuzzer started have no worker here; end them.
-    await terminate(temporal_client, [workflow_id_for(i) for i in created])
+                if response.status_code == 201 and operation.path in WORKFLOW_OF:
+                    created.append(WORKFLOW_OF[operation.path](response.json()["id"]))
+    # Loops the fuzzer started have no worker here; end them.
+    await terminate(temporal_client, created)
     total = sum(statuses.values())
     figures["fuzz: operations in the live schema"] += len(operations)
     figures["fuzz: requests sent"] += total

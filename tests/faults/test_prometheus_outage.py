@@ -11,6 +11,7 @@ import time
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,7 @@ async def test_prometheus_down_gives_unknown_and_no_freeze(
             await start_slo_workflow(client, burning, settings)
             slo_ids = [steady["id"], burning.id]
             for slo_id in slo_ids:
-                unknown = await eventually(lambda slo_id=slo_id: _budget(api, slo_id, "UNKNOWN"), timeout=60)
+                unknown = await eventually(partial(_budget, api, slo_id, "UNKNOWN"), timeout=60)
                 assert "did not answer" in unknown["error"] and unknown["remainingPercent"] is None, unknown
 
             async def policy_saw_unknown() -> dict[str, Any] | None:
@@ -85,8 +86,9 @@ async def test_prometheus_down_gives_unknown_and_no_freeze(
             assert await freeze_rows(db, policy["id"]) == []
             assert (await api.get("/api/v1/gate", params={"namespace": ns})).json()["allowed"] is True
 
-            prometheus = processes.start_prometheus(tmp_path / "prometheus", port, config)
+            # Taken while it is still down: nothing may be decided on Prometheus data before.
             back_at, restarted = datetime.now(UTC), time.monotonic()
+            prometheus = processes.start_prometheus(tmp_path / "prometheus", port, config)
             healthy = await eventually(lambda: _budget(api, steady["id"], "HEALTHY"), timeout=60)
             assert healthy["error"] is None and healthy["remainingPercent"] > 80
             recovered_in = time.monotonic() - restarted

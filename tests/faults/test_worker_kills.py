@@ -149,9 +149,6 @@ async def test_killed_workers_lose_and_double_nothing(
         )
         figures["kills: worker processes SIGKILLed, loops resumed"] += len(kills)
         figures["kills: attempts cut off and retried by the next worker"] += interrupted
-        figures["kills: passes recorded only by a retry"] += sum(
-            1 for f in facts.values() for _, attempt in f.recorded if attempt > 1
-        )
         figures["kills: outbox events, all on Kafka (distinct ids)"] += len(events)
         figures["kills: duplicate deliveries removed by event id"] += seen.duplicates
     await db.close()

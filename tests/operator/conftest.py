@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -47,15 +47,18 @@ class OperatorThread:
         except BaseException as exc:  # handed to the test by stop()
             self._error = exc
 
-    def start(self) -> OperatorThread:
+    # Waiting happens in a helper thread: the test's event loop must keep serving the worker,
+    # the emulator and the relays that the operator talks to meanwhile.
+
+    async def start(self) -> OperatorThread:
         self._thread.start()
-        if not self._ready.wait(timeout=30):
+        if not await asyncio.to_thread(self._ready.wait, 30):
             raise AssertionError(f"the operator did not get ready: {self._error!r}")
         return self
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=30)
+        await asyncio.to_thread(self._thread.join, 30)
         assert not self._thread.is_alive(), "the operator did not stop within 30s"
         if self._error is not None:
             raise self._error
@@ -78,13 +81,13 @@ def operator_settings(settings: Settings, cluster: FakeCluster, **overrides: Any
     )
 
 
-@contextmanager
-def running_operator(settings: Settings) -> Iterator[OperatorThread]:
-    operator = OperatorThread(settings).start()
+@asynccontextmanager
+async def running_operator(settings: Settings) -> AsyncIterator[OperatorThread]:
+    operator = await OperatorThread(settings).start()
     try:
         yield operator
     finally:
-        operator.stop()
+        await operator.stop()
 
 
 @pytest.fixture
@@ -96,7 +99,7 @@ def cluster(k8s: FakeCluster) -> FakeCluster:
 
 @pytest.fixture
 async def operator(runtime: Runtime, worker: Worker, cluster: FakeCluster) -> AsyncIterator[OperatorThread]:
-    with running_operator(operator_settings(runtime.settings, cluster)) as op:
+    async with running_operator(operator_settings(runtime.settings, cluster)) as op:
         yield op
 
 

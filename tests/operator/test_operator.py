@@ -181,7 +181,7 @@ async def test_status_is_patched_only_when_something_shown_changes(
     settings = operator_settings(runtime.settings, cluster)
     settings.operator.status_max_age_seconds = 3600
     name = unique("steady")
-    with running_operator(settings):
+    async with running_operator(settings):
         await kube.create(SLO, "shop", name, slo_spec())
         await kube.wait_condition(SLO, "shop", name, "Degraded", "False", "Measured")
         path = kube.path(SLO, "shop", name) + "/status"
@@ -265,7 +265,7 @@ async def test_a_restart_resumes_without_duplicates_and_applies_what_changed_mea
 ) -> None:
     settings = operator_settings(runtime.settings, cluster)
     kept, edited = unique("kept"), unique("edited")
-    with running_operator(settings):
+    async with running_operator(settings):
         kept_uid = (await kube.create(SLO, "shop", kept, slo_spec()))["metadata"]["uid"]
         edited_uid = (await kube.create(SLO, "shop", edited, slo_spec()))["metadata"]["uid"]
         for name in (kept, edited):
@@ -277,7 +277,7 @@ async def test_a_restart_resumes_without_duplicates_and_applies_what_changed_mea
 
     # Git moves on while the operator is down.
     await kube.patch_spec(SLO, "shop", edited, {"target": 0.995})
-    with running_operator(settings):
+    async with running_operator(settings):
         await eventually(lambda: _generation_observed(kube, edited, 2))
         await kube.wait_condition(SLO, "shop", edited, "Ready", "True")
         # Long enough for the resumed status passes too.
@@ -315,7 +315,7 @@ async def test_a_dependency_down_is_retried_and_no_change_is_lost(
         overrides = {"temporal": settings.temporal.model_copy(update={"address": f"127.0.0.1:{relay.port}"})}
     name = unique("outage")
     try:
-        with running_operator(operator_settings(settings, cluster, **overrides)):
+        async with running_operator(operator_settings(settings, cluster, **overrides)):
             uid = (await kube.create(SLO, "shop", name, slo_spec()))["metadata"]["uid"]
             waiting = await kube.wait_condition(SLO, "shop", name, "Ready", "False", "DependencyUnavailable")
             assert "unreachable" in waiting["message"] and "retrying" in waiting["message"]
@@ -389,7 +389,13 @@ async def test_a_freeze_shows_on_the_policy_and_on_the_slo_and_ends_with_the_pol
     await kube.delete(POLICY, ns, "freeze")
 
     async def thawed() -> bool:
-        return kube.status(SLO, ns, "burning").get("frozen") is False
+        policy_gone = kube.get(POLICY, ns, "freeze") is None
+        return policy_gone and kube.status(SLO, ns, "burning").get("frozen") is False
 
     await eventually(thawed)
-    assert [f for f in await PolicyStore(runtime.db).active_freezes() if f.policy_id == policy_uid] == []
+    store = PolicyStore(runtime.db)
+    assert [f for f in await store.active_freezes() if f.policy_id == policy_uid] == []
+    history = await store.freeze_history(policy_id=policy_uid)
+    assert history and all(f.resolution == "policy deleted" and f.resolved_by == "system" for f in history)
+    assert await workflow_status(runtime.client, f"policy-{policy_uid}") is WorkflowExecutionStatus.CANCELED
+    assert await store.get_policy(policy_uid) is None

@@ -81,6 +81,7 @@ _TEMPLATE_BRACES = '{{ "{{" }}'
 @dataclass(frozen=True)
 class _Rule:
     item: str
+    alert: str
     expr: str
     labels: dict[str, str]
     annotations: dict[str, str]
@@ -162,6 +163,7 @@ def _read(text: str) -> tuple[list[_Rule], dict[str, list[_Record]]]:
                 alerts.append(
                     _Rule(
                         item,
+                        str(rule["alert"]),
                         str(rule["expr"]),
                         _strings(rule.get("labels")),
                         _strings(rule.get("annotations")),
@@ -428,7 +430,7 @@ def _convert(
         or labels.get("sloth_id")
         or ("-".join((labels["sloth_service"], labels["sloth_slo"])) if "sloth_slo" in labels else None)
         or labels.get("slo")
-        or str(labels.get("alertname") or rule.item.rsplit("/", 1)[-1].split(" #")[0])
+        or rule.alert
     )
     service = _first(labels, _SERVICE_KEYS)
     if service is None:
