@@ -86,10 +86,14 @@ def prometheus_config(exporter: str, alertmanager: str | None, api: str, worker:
         alerting = (
             f'alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ["{alertmanager}"]\n'
         )
+    # The system's own health alerts, when running from a checkout.
+    rules = Path(__file__).resolve().parents[2] / "infra" / "prometheus" / "sla-management-system-rules.yaml"
+    rule_files = f'rule_files: ["{rules}"]\n' if rules.is_file() else ""
     return (
         "global:\n"
         f"  scrape_interval: {SCRAPE_INTERVAL}\n"
         f"  evaluation_interval: {SCRAPE_INTERVAL}\n"
+        f"{rule_files}"
         f"{alerting}"
         "scrape_configs:\n"
         # Job and instance must match the labels the backfill wrote.
