@@ -10,6 +10,7 @@ kopf hands kwargs over loosely typed; they are read here and turned into domain 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -111,14 +112,14 @@ def _applied(
     degraded = condition_of(status, "Degraded")
     if degraded is None or degraded == NOT_MEASURED:
         degraded = Condition("Degraded", "Unknown", "Pending", "the workflow has not reported yet")
-    new["conditions"] = conditions(
-        status.get("conditions"), [ready_condition(merged, kind.noun, kind.workflow_role), degraded], _now()
-    )
-    for key, value in new.items():
+    ready = ready_condition(merged, kind.noun, kind.workflow_role)
+    new["conditions"] = conditions(status.get("conditions"), [ready, degraded], _now())
+    # After a restart every resource is resumed: an unchanged one costs no PATCH.
+    for key, value in status_changes(status, new, max_age_seconds=math.inf, now=_now()).items():
         patch.status[key] = value
+    # A resume that changed nothing stays quiet; a recovery from a refusal is worth a line.
     if applied is not Applied.UNCHANGED or previous_error:
         reason = applied.value if applied is not Applied.UNCHANGED else "Applied"
-        ready = ready_condition(merged, kind.noun, kind.workflow_role)
         kopf.event(body, type="Normal", reason=reason, message=ready.message)
 
 
