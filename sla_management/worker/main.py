@@ -104,7 +104,7 @@ async def ensure_loops(client: Client, db: Database, settings: Settings) -> None
     for slo in slos:
         await start_slo_workflow(client, slo, settings)
     for policy in policies:
-        await policy_routes.start_policy_workflow(client, policy, settings.temporal.task_queue)
+        await start_policy_workflow(client, policy, settings.temporal.task_queue)
     log.info("loops ensured", slos=len(slos), policies=len(policies))
 
 
