@@ -28,6 +28,8 @@ def kopf_settings() -> kopf.OperatorSettings:
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=ANNOTATION_PREFIX, key="last-handled-configuration"
     )
+    # On exit, a status pass in flight (one Temporal query) finishes instead of being orphaned.
+    settings.background.instant_exit_timeout = 3.0
     # Handlers post their own events, one per transition; kopf would add one per log line.
     settings.posting.level = logging.CRITICAL
     settings.posting.reporting_component = COMPONENT

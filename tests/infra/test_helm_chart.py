@@ -49,18 +49,8 @@ pytestmark = pytest.mark.skipif(helm_binary() is None, reason=HELM_MISSING)
 DEFAULT = CHART / "values.yaml"
 PRODUCTION = CHART / "values-production.yaml"
 
-# Variables the chart sets for settings that config.py does not have yet: TLS to Temporal
-# (temporalio's TLSConfig: server CA, client certificate and key, server name). Until the
-# application reads them they are inert (Settings ignores unknown variables).
-PENDING_SETTINGS = frozenset(
-    {
-        "TEMPORAL__TLS_ENABLED",
-        "TEMPORAL__TLS_CA_FILE",
-        "TEMPORAL__TLS_CERT_FILE",
-        "TEMPORAL__TLS_KEY_FILE",
-        "TEMPORAL__TLS_SERVER_NAME",
-    }
-)
+# Variables the chart may set that config.py does not read (none today).
+PENDING_SETTINGS: frozenset[str] = frozenset()
 
 TOKEN_SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"  # sha256("test")
 

@@ -49,7 +49,17 @@ FROM_SECRETS = {
     "KUBERNETES__TOKEN": "kubernetesToken",
     "AUTH__STATIC_TOKENS": "staticTokens",
 }
-FROM_TLS = {"API__TLS_CERT_FILE", "API__TLS_KEY_FILE", "API__TLS_CLIENT_CA_FILE"}
+# Set by the chart's `tls` section from mounted Secrets, not from `config`.
+FROM_TLS = {
+    "API__TLS_CERT_FILE",
+    "API__TLS_KEY_FILE",
+    "API__TLS_CLIENT_CA_FILE",
+    "TEMPORAL__TLS_ENABLED",
+    "TEMPORAL__TLS_CA_FILE",
+    "TEMPORAL__TLS_CERT_FILE",
+    "TEMPORAL__TLS_KEY_FILE",
+    "TEMPORAL__TLS_SERVER_NAME",
+}
 
 # Where the chart's default differs from config.py's on purpose: config.py defaults to a laptop
 # (loopback, localhost), the chart to a cluster.

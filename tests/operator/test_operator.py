@@ -16,6 +16,7 @@ from sla_management.domain.slo import ManagedBy
 from tests.api.test_slos_api import body
 from tests.conftest import Runtime
 from tests.operator.conftest import Kube, OperatorThread, Relay, operator_settings, running_operator, unique
+from tests.operator.crds import crds, violations
 from tests.policies.test_freeze_flow import LOW, policy_body
 from tests.support.k8s import FakeCluster
 from tests.support.waiting import eventually
@@ -77,6 +78,11 @@ async def test_create_stores_the_slo_starts_its_loop_and_fills_status(
 
     obj = kube.get(SLO, "shop", name)
     assert obj is not None and FINALIZER in obj["metadata"]["finalizers"]
+    # kopf's bookkeeping stays in annotations of our prefix; status holds only declared fields.
+    assert "sla.neural-hive.io/last-handled-configuration" in obj["metadata"]["annotations"]
+    assert all(key.startswith("sla.neural-hive.io/") for key in obj["metadata"]["annotations"])
+    assert "kopf" not in status
+    assert violations(crds()[SLO], obj) == []  # nothing a real API server would prune
     [event] = kube.events("shop", name, "Created")
     assert event["type"] == "Normal" and uid in event["message"]
 
@@ -349,8 +355,13 @@ async def test_policy_create_update_delete(operator: OperatorThread, kube: Kube,
 
     await kube.patch_spec(POLICY, ns, "freeze", {"minFreezeMinutes": 15})
     assert await eventually(lambda: signals(runtime.client, f"policy-{uid}", "policy_updated")) == 1
-    updated = await store.get_policy(uid)
-    assert updated is not None and updated.min_freeze_minutes == 15
+
+    async def stored() -> bool:
+        updated = await store.get_policy(uid)
+        return updated is not None and updated.min_freeze_minutes == 15
+
+    # The workflow hears of a change before the row is written (reconcile.apply_policy).
+    await eventually(stored)
 
     await kube.delete(POLICY, ns, "freeze")
 
@@ -383,6 +394,8 @@ async def test_a_freeze_shows_on_the_policy_and_on_the_slo_and_ends_with_the_pol
     assert policy_status["watchedSLOs"] == 1
     slo_status = await eventually(lambda: frozen(SLO, "burning"), timeout=60)
     assert slo_status["activeFreeze"]["id"] == freeze["id"]
+    for kind, name in ((POLICY, "freeze"), (SLO, "burning")):
+        assert violations(crds()[kind], kube.get(kind, ns, name) or {}) == []
     assert slo_status["status"] == "EXHAUSTED" and slo_status["remainingPercent"] < 0
 
     # Deleting the policy lifts its freeze: nothing is left blocking deploys.
