@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import statistics
 import sys
 import time
@@ -140,6 +141,11 @@ def log_problems(path: Path, limit: int = 8) -> dict[str, object]:
                 doc = {}
             level = str(doc.get("level", "")).lower()
             message = str(doc.get("event", line))[:160]
+        elif " WARN" in (plain := re.sub(r"\x1b\[[0-9;]*m", "", line)) or " ERROR" in plain:
+            # The Temporal SDK core logs through Rust tracing: ANSI-coloured text on stderr.
+            level = "error" if " ERROR " in plain else "warning"
+            text = plain.split(" ", 2)[-1].strip()
+            message = re.sub(r"[0-9a-f]{8}-[0-9a-f-]{27}:[0-9:]+", "<run>", text)[:160]
         else:
             low = line.lower()
             if '"level":"error"' in low or "level=error" in low or " error " in low or "traceback" in low:

@@ -19,6 +19,13 @@ def _load(path: Path) -> dict[str, Any]:
     return data
 
 
+def _events(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    # The query of the loop state needs a worker; a saturated one did not answer in time.
+    return "n/a" if value is None or str(value).startswith("failed") else str(value)
+
+
 def loops() -> str:
     rows = [
         "| SLOs | mode | worker | evals/s (needed) | staleness p50 / p99 / max s | worker CPU % / RSS MB "
@@ -45,7 +52,7 @@ def loops() -> str:
             f"| {cpu['worker']} / {rss['worker']} | {cpu['temporal']} / {rss['temporal']} "
             f"| {cpu['prometheus']} | {r['other_cpu_percent']} "
             f"| {per['worker']} / {per['temporal']} / {per['prometheus']} "
-            f"| {r.get('history_events_per_pass', '')} |"
+            f"| {_events(r.get('history_events_per_pass'))} |"
         )
     return "\n".join(rows)
 

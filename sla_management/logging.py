@@ -40,3 +40,5 @@ def configure_logging(level: str = "INFO") -> None:
     root.setLevel(level.upper())
     # The default asyncio/aiokafka chatter at INFO hides the events that matter.
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    # One line per Prometheus request would be ~600 lines/s at 1,000 SLOs.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -73,7 +73,10 @@ class Stack:
             postgresql=PostgreSQLSettings(host=self.pg_host, port=self.pg_port, database=self.database),
             redis=RedisSettings(cluster_nodes=[self.redis_node], key_prefix=f"sla-test-{self.database}:"),
             kafka=KafkaSettings(bootstrap_servers=[self.kafka_address], relay_interval_seconds=0.2),
-            calculator=CalculatorSettings(**{"calculation_interval_seconds": 2, **calculator}),  # type: ignore[arg-type]
+            # Regular activities: the tests inspect pending activities through Temporal.
+            calculator=CalculatorSettings(
+                **{"calculation_interval_seconds": 2, "activity_mode": "regular", **calculator}  # type: ignore[arg-type]
+            ),
             temporal=TemporalSettings(address=self.temporal_address, task_queue=f"tq-{uuid.uuid4().hex[:8]}"),
             api=APISettings(),
             worker=WorkerSettings(metrics_port=0),

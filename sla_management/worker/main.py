@@ -71,6 +71,7 @@ def build_worker(
         ],
         max_concurrent_activities=settings.worker.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.worker.max_concurrent_workflow_tasks,
+        max_cached_workflows=settings.worker.max_cached_workflows,
         # Tracing comes with the client's interceptors; this adds per-activity metrics and log ids.
         interceptors=[ActivityTelemetryInterceptor()],
     )

@@ -8,6 +8,7 @@ the ledger of completed buckets so Prometheus is never asked for the whole windo
 from __future__ import annotations
 
 import asyncio
+import zlib
 from datetime import timedelta
 from typing import Any, TypeVar, cast
 
@@ -66,10 +67,14 @@ class SLOWorkflow:
                 workflow.continue_as_new(
                     SLOWorkflowInput(slo=self._slo, params=self._params, state=self._state)
                 )
+            wait = self._params.interval_seconds
+            if self._state.passes == 1:
+                # Loops started together (a deploy, a restore) would stay in lockstep, all
+                # querying at once; the first wait spreads them over one interval,
+                # deterministically from the SLO id.
+                wait *= 1 + (zlib.crc32(self._slo.id.encode()) % 1000) / 1000
             try:
-                await workflow.wait_condition(
-                    lambda: self._wake, timeout=timedelta(seconds=self._params.interval_seconds)
-                )
+                await workflow.wait_condition(lambda: self._wake, timeout=timedelta(seconds=wait))
             except TimeoutError:
                 pass
             self._wake = False

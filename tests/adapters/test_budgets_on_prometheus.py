@@ -219,3 +219,43 @@ async def test_range_queries_are_split_below_the_point_limit(
     start = stack.anchor - 30 * DAY + 300
     points = await prometheus.range_series('max(t_latency_ms{svc="lat"})', start, stack.anchor, 60)
     assert len(points) == (stack.anchor - start) // 60 + 1
+
+
+@pytest.mark.parametrize("fn", ["increase", "rate"])
+async def test_batched_requests_answer_exactly_as_one_by_one(prometheus: PrometheusClient, stack: Stack, fn: str) -> None:
+    slos = [
+        errors_slo("burning", fn=fn),
+        errors_slo("quiet", fn=fn),  # flat counters: zeros, not missing
+        errors_slo("no-such-service", fn=fn),  # no series at all: None, not zero
+        make_slo(
+            name="ratio",
+            serviceName="steady",
+            target=0.99,
+            sliQuery={"query": f'1 - sum({fn}(t_errors_total{{svc="steady"}}[{{{{.window}}}}])) / sum({fn}(t_requests_total{{svc="steady"}}[{{{{.window}}}}]))'},
+        ),
+    ]
+    for slo in slos:
+        _, ledger, _ = await evaluate(prometheus, slo, stack.anchor)
+        plan = plan_queries(slo, ledger, stack.anchor + 29, settle_seconds=300)
+        batched = await prometheus.run_plan(plan)
+        one_by_one = await prometheus.run_plan(plan, batched=False)
+        assert batched.values.keys() == one_by_one.values.keys()
+        for key, value in one_by_one.values.items():
+            if value is None:
+                assert batched.values[key] is None, key
+            else:
+                assert batched.values[key] == pytest.approx(value, rel=1e-12, nan_ok=True), key
+
+
+async def test_a_scalar_query_still_works_when_batching_cannot(prometheus: PrometheusClient, stack: Stack) -> None:
+    from sla_management.domain.plan import InstantQuery, QueryPlan
+
+    plan = QueryPlan(
+        now=stack.anchor,
+        instant=[
+            InstantQuery(key="a", promql="scalar(vector(0.5))", time=stack.anchor, window_seconds=60, sum_series=False),
+            InstantQuery(key="b", promql="vector(2)", time=stack.anchor, window_seconds=60),
+        ],
+    )
+    results = await prometheus.run_plan(plan)
+    assert results.values == {"a": 0.5, "b": 2.0}

@@ -191,3 +191,22 @@ async def test_worker_start_restarts_loops_missing_from_temporal(runtime: Runtim
         described = await runtime.client.get_workflow_handle(slo.workflow_id).describe()
         assert described.status is WorkflowExecutionStatus.RUNNING
     await cancel_slo_workflow(runtime.client, slo.id)
+
+
+async def test_local_activity_mode_runs_the_same_loop(runtime: Runtime, stack: Stack) -> None:
+    runtime.settings.calculator.activity_mode = "local"
+    runtime.settings.calculator.calculation_interval_seconds = 0.5
+    async with running_worker(runtime):
+        slo = await stored_slo(runtime, "burning")
+        handle = await start_slo_workflow(runtime.client, slo, runtime.settings)
+        state = await eventually(lambda: _passes_at_least(runtime, slo, 2))
+        fresh = await handle.execute_update("recalculate_now", result_type=ErrorBudget)
+    assert state.budget is not None and state.budget.burn_level.value == "CRITICAL"
+    assert fresh.slo_id == slo.id
+    stored = await runtime.db.current_budget(slo.id)
+    assert stored is not None and stored.calculated_at >= state.budget.calculated_at
+    history = await handle.fetch_history()
+    kinds = {e.WhichOneof("attributes") for e in history.events}
+    assert "marker_recorded_event_attributes" in kinds  # local activities leave markers
+    assert "activity_task_scheduled_event_attributes" not in kinds
+    await cancel_slo_workflow(runtime.client, slo.id)
