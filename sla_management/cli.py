@@ -96,7 +96,9 @@ def gate(
     namespace: str | None = typer.Option(None, help="Namespace the deploy goes to."),
     service: str | None = typer.Option(None, help="Service being deployed."),
     api_url: str = typer.Option("http://127.0.0.1:8000", envvar="SLA_API_URL", help="The SLA API."),
-    token: str | None = typer.Option(None, envvar="SLA_API_TOKEN", help="Bearer token, if the API needs one."),
+    token: str | None = typer.Option(
+        None, envvar="SLA_API_TOKEN", help="Bearer token, if the API needs one."
+    ),
     fail_open: bool = typer.Option(False, help="Allow the deploy when the API cannot be reached."),
 ) -> None:
     """Deploy gate for pipelines: exit 0 when allowed, 1 when frozen, 2 when unknown."""

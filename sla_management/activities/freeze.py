@@ -27,7 +27,11 @@ def freeze_event(event: FreezeEvent, kind: str, settings: KafkaSettings) -> Outb
     return OutboxEvent(
         topic=settings.freeze_topic,
         key=event.policy_id,
-        payload={"eventId": str(event_id), "eventType": kind, "freeze": event.model_dump(mode="json", by_alias=True)},
+        payload={
+            "eventId": str(event_id),
+            "eventType": kind,
+            "freeze": event.model_dump(mode="json", by_alias=True),
+        },
         headers={
             "event_type": kind,
             "service_name": event.target if event.scope is Scope.SERVICE else "",
@@ -108,10 +112,14 @@ class FreezeActivities:
         )
         self._published()
         await self._audit("freeze.end", closed or event, before=event)
-        metrics.FREEZES_RESOLVED.labels(scope=event.scope.value, by="auto" if event.resolved_by == "auto-unfreeze" else "manual").inc()
+        metrics.FREEZES_RESOLVED.labels(
+            scope=event.scope.value, by="auto" if event.resolved_by == "auto-unfreeze" else "manual"
+        ).inc()
         if closed is not None and closed.resolved_at is not None:
             metrics.FREEZE_DURATION.observe((closed.resolved_at - closed.activated_at).total_seconds())
-        log.info("freeze resolved", freeze_id=event.id, policy_id=event.policy_id, resolved_by=event.resolved_by)
+        log.info(
+            "freeze resolved", freeze_id=event.id, policy_id=event.policy_id, resolved_by=event.resolved_by
+        )
         return closed or event
 
     @activity.defn(name="rescope_freeze")
@@ -133,9 +141,13 @@ class FreezeActivities:
                 touched.append(f"Namespace/{namespace}")
             if inp.service:
                 on_service = [
-                    f for f in active if f.scope is Scope.SERVICE and f.target == inp.service and namespace in f.namespaces
+                    f
+                    for f in active
+                    if f.scope is Scope.SERVICE and f.target == inp.service and namespace in f.namespaces
                 ]
-                objects = await self._enforcer.annotate_workloads(namespace, inp.service, _annotations(on_service))
+                objects = await self._enforcer.annotate_workloads(
+                    namespace, inp.service, _annotations(on_service)
+                )
                 touched.extend(f"{namespace}/{name}" for name in objects)
         return EnforceResult(touched=touched)
 

@@ -379,8 +379,13 @@ class PolicyStore:
                 row = await conn.fetchrow(
                     """INSERT INTO policies (id, name, scope, target, spec, managed_by, created_at, updated_at)
                        VALUES ($1,$2,$3,$4,$5,$6,$7,$7) RETURNING *""",
-                    policy.id, policy.name, policy.scope.value, policy.target, self._spec(policy),
-                    policy.managed_by.value, policy.created_at,
+                    policy.id,
+                    policy.name,
+                    policy.scope.value,
+                    policy.target,
+                    self._spec(policy),
+                    policy.managed_by.value,
+                    policy.created_at,
                 )
         except asyncpg.UniqueViolationError as exc:
             raise Conflict(f"a policy named {policy.name!r} already exists") from exc
@@ -392,7 +397,11 @@ class PolicyStore:
                 row = await conn.fetchrow(
                     """UPDATE policies SET name=$2, scope=$3, target=$4, spec=$5, updated_at=$6
                        WHERE id=$1 RETURNING *""",
-                    policy.id, policy.name, policy.scope.value, policy.target, self._spec(policy),
+                    policy.id,
+                    policy.name,
+                    policy.scope.value,
+                    policy.target,
+                    self._spec(policy),
                     policy.updated_at,
                 )
         except asyncpg.UniqueViolationError as exc:
@@ -443,21 +452,37 @@ class PolicyStore:
                        triggering, reason, activated_at)
                    VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)
                    ON CONFLICT (id) DO UPDATE SET id = EXCLUDED.id RETURNING *""",
-                uuid.UUID(event.id), event.policy_id, event.policy_name, event.scope.value, event.target,
-                event.namespaces, event.blocks, triggering, event.reason, event.activated_at,
+                uuid.UUID(event.id),
+                event.policy_id,
+                event.policy_name,
+                event.scope.value,
+                event.target,
+                event.namespaces,
+                event.blocks,
+                triggering,
+                event.reason,
+                event.activated_at,
             )
             await _insert_events(conn, events)
         return self._freeze(row)
 
     async def close_freeze(
-        self, event_id: str, resolved_at: datetime, resolved_by: str, resolution: str, events: Sequence[OutboxEvent]
+        self,
+        event_id: str,
+        resolved_at: datetime,
+        resolved_by: str,
+        resolution: str,
+        events: Sequence[OutboxEvent],
     ) -> FreezeEvent | None:
         async with self.db.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
                 """UPDATE freeze_events SET resolved_at = COALESCE(resolved_at, $2),
                        resolved_by = COALESCE(resolved_by, $3), resolution = COALESCE(resolution, $4)
                    WHERE id = $1 RETURNING *""",
-                uuid.UUID(event_id), resolved_at, resolved_by, resolution,
+                uuid.UUID(event_id),
+                resolved_at,
+                resolved_by,
+                resolution,
             )
             if row is not None:
                 await _insert_events(conn, events)
@@ -505,7 +530,11 @@ class PolicyStore:
                      AND ($3::timestamptz IS NULL OR COALESCE(resolved_at, 'infinity') >= $3)
                      AND ($4::timestamptz IS NULL OR activated_at <= $4)
                    ORDER BY activated_at DESC LIMIT $5""",
-                target, policy_id, start, end, limit,
+                target,
+                policy_id,
+                start,
+                end,
+                limit,
             )
         return [self._freeze(r) for r in rows]
 
@@ -531,7 +560,15 @@ class PolicyStore:
                        labels, annotations)
                    VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)
                    ON CONFLICT (fingerprint, starts_at, status) DO NOTHING RETURNING true""",
-                uuid.uuid4(), slo_id, alertname, status, fingerprint, starts_at, ends_at, labels, annotations,
+                uuid.uuid4(),
+                slo_id,
+                alertname,
+                status,
+                fingerprint,
+                starts_at,
+                ends_at,
+                labels,
+                annotations,
             )
             if inserted:
                 await _insert_events(conn, events)
@@ -551,7 +588,11 @@ async def _insert_events(conn: asyncpg.Connection, events: Sequence[OutboxEvent]
             """INSERT INTO event_outbox (event_id, topic, key, headers, payload)
                VALUES ($1,$2,$3,$4,$5) ON CONFLICT (event_id) DO NOTHING""",
             # The current trace rides along, so the relay publishes in the trace that wrote it.
-            event.event_id, event.topic, event.key, with_trace_headers(event.headers), event.payload,
+            event.event_id,
+            event.topic,
+            event.key,
+            with_trace_headers(event.headers),
+            event.payload,
         )
 
 
@@ -590,7 +631,14 @@ class AuditLog:
             await conn.execute(
                 """INSERT INTO audit_log (actor, role, action, resource_type, resource_id, before, after, request_id)
                    VALUES ($1,$2,$3,$4,$5,$6,$7,$8)""",
-                actor, role, action, resource_type, resource_id, before, after, request_id,
+                actor,
+                role,
+                action,
+                resource_type,
+                resource_id,
+                before,
+                after,
+                request_id,
             )
 
     async def entries(
@@ -610,6 +658,11 @@ class AuditLog:
                      AND ($3::text IS NULL OR actor = $3)
                      AND ($4::timestamptz IS NULL OR at >= $4) AND ($5::timestamptz IS NULL OR at <= $5)
                    ORDER BY id DESC LIMIT $6""",
-                resource_type, resource_id, actor, start, end, limit,
+                resource_type,
+                resource_id,
+                actor,
+                start,
+                end,
+                limit,
             )
         return [AuditEntry.model_validate(dict(r)) for r in rows]

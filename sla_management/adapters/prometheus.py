@@ -14,7 +14,6 @@ import stamina
 from sla_management.domain.plan import MAX_RANGE_POINTS, InstantQuery, QueryPlan, QueryResults, RangeQuery
 from sla_management.observability import metrics
 
-
 # Tags each query's answers in a batched request; a name no exporter would use.
 _KEY_LABEL = "sla_management_query_key"
 

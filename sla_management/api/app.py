@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-
-import uuid
 
 import structlog
 from fastapi import FastAPI, Request, Response

@@ -47,7 +47,11 @@ class Authenticator:
         self._settings = settings
         self._digests = [(t.digest(), t.name, Role[t.role.upper()]) for t in settings.static_tokens]
         oidc = settings.oidc
-        self._jwks = jwt.PyJWKClient(oidc.jwks_url, cache_keys=True, lifespan=300) if oidc.enabled and oidc.jwks_url else None
+        self._jwks = (
+            jwt.PyJWKClient(oidc.jwks_url, cache_keys=True, lifespan=300)
+            if oidc.enabled and oidc.jwks_url
+            else None
+        )
 
     @property
     def enabled(self) -> bool:

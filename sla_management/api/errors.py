@@ -37,9 +37,18 @@ class NotFound(Exception):
 
 
 def problem(status: int, detail: str, *, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
-    body = {"type": "about:blank", "title": _TITLES.get(status, "Error"), "status": status, "detail": detail, **extra}
+    body = {
+        "type": "about:blank",
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
     return JSONResponse(
-        status_code=status, content=jsonable_encoder(body), media_type="application/problem+json", headers=headers
+        status_code=status,
+        content=jsonable_encoder(body),
+        media_type="application/problem+json",
+        headers=headers,
     )
 
 

@@ -37,7 +37,9 @@ class FreezeEvent(CamelModel):
             return namespace is None or not self.namespaces or namespace in self.namespaces
         if self.scope is Scope.NAMESPACE:
             return namespace == self.target
-        return service == self.target and (namespace is None or not self.namespaces or namespace in self.namespaces)
+        return service == self.target and (
+            namespace is None or not self.namespaces or namespace in self.namespaces
+        )
 
 
 def freeze_namespaces(policy: Policy, observations: list[Observation]) -> list[str]:

@@ -70,7 +70,9 @@ class PolicySpec(CamelModel):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     scope: Scope
     target: str = ""
-    actions: Annotated[list[Action], Field(min_length=1)] = Field(default_factory=lambda: [Action.BLOCK_DEPLOY])
+    actions: Annotated[list[Action], Field(min_length=1)] = Field(
+        default_factory=lambda: [Action.BLOCK_DEPLOY]
+    )
     trigger_threshold_percent: Percent | None = None
     auto_unfreeze: bool | None = None
     unfreeze_threshold_percent: Percent | None = None
@@ -97,8 +99,14 @@ class PolicySpec(CamelModel):
         return self
 
     def with_defaults(self, freeze_percent: float, unfreeze_percent: float, auto_unfreeze: bool) -> Self:
-        trigger = self.trigger_threshold_percent if self.trigger_threshold_percent is not None else freeze_percent
-        unfreeze = self.unfreeze_threshold_percent if self.unfreeze_threshold_percent is not None else unfreeze_percent
+        trigger = (
+            self.trigger_threshold_percent if self.trigger_threshold_percent is not None else freeze_percent
+        )
+        unfreeze = (
+            self.unfreeze_threshold_percent
+            if self.unfreeze_threshold_percent is not None
+            else unfreeze_percent
+        )
         if unfreeze < trigger:
             raise ValueError("unfreezeThresholdPercent must not be below triggerThresholdPercent")
         return self.model_copy(
@@ -215,7 +223,11 @@ def decide(
 ) -> Decision:
     if frozen_since is None:
         if suppressed_until is not None and now < suppressed_until:
-            return Decision(verdict=Verdict.NONE, reason="resolved by hand; re-evaluated later", recheck_at=suppressed_until)
+            return Decision(
+                verdict=Verdict.NONE,
+                reason="resolved by hand; re-evaluated later",
+                recheck_at=suppressed_until,
+            )
         reasons = [(obs, why) for obs in observations if (why := _breaches(policy, obs)) is not None]
         if reasons:
             return Decision(
@@ -233,7 +245,9 @@ def decide(
         return Decision(verdict=Verdict.HOLD, reason=f"not recovered yet: {names}")
     earliest = frozen_since + timedelta(minutes=policy.min_freeze_minutes)
     if now < earliest:
-        return Decision(verdict=Verdict.HOLD, reason="recovered; minFreezeMinutes not reached", recheck_at=earliest)
+        return Decision(
+            verdict=Verdict.HOLD, reason="recovered; minFreezeMinutes not reached", recheck_at=earliest
+        )
     return Decision(
         verdict=Verdict.UNFREEZE,
         reason=f"every watched SLO is at or above {policy.unfreeze_threshold_percent:g}% budget",

@@ -24,8 +24,7 @@ def _children(node: Any) -> Iterator[Any]:
         child = getattr(node, attr, None)
         if child is not None and not isinstance(child, (str, int, float)):
             yield child
-    for arg in getattr(node, "args", None) or []:
-        yield arg
+    yield from getattr(node, "args", None) or []
 
 
 def _walk(node: Any) -> Iterator[Any]:

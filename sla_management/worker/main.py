@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import structlog
 from prometheus_client import start_http_server
@@ -54,7 +54,9 @@ def build_worker(
 ) -> Worker:
     store = PolicyStore(db)
     sli = SLIActivities(prometheus)
-    budgets = BudgetActivities(db, cache, settings.kafka, relay, client=client, policies=PolicyDirectory(store))
+    budgets = BudgetActivities(
+        db, cache, settings.kafka, relay, client=client, policies=PolicyDirectory(store)
+    )
     freezes = FreezeActivities(db, store, settings.kafka, enforcer, relay)
     return Worker(
         client,
@@ -127,7 +129,13 @@ async def run_worker(settings: Settings) -> None:
         settings, db=db, cache=cache, prometheus=prometheus, temporal=client_of(client)
     )
     worker = build_worker(
-        client, settings, prometheus=prometheus, db=db, cache=cache, relay=relay, enforcer=build_enforcer(settings)
+        client,
+        settings,
+        prometheus=prometheus,
+        db=db,
+        cache=cache,
+        relay=relay,
+        enforcer=build_enforcer(settings),
     )
     log.info(
         "worker starting",

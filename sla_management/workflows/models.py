@@ -10,8 +10,8 @@ from pydantic import Field
 from sla_management.config import Settings
 from sla_management.domain.budget import BudgetStatus, BurnLevel, ErrorBudget, Thresholds
 from sla_management.domain.freeze import FreezeEvent
-from sla_management.domain.policy import Decision, Observation, Policy
 from sla_management.domain.plan import Ledger, QueryPlan
+from sla_management.domain.policy import Decision, Observation, Policy
 from sla_management.domain.slo import SLO, CamelModel
 
 

@@ -172,7 +172,9 @@ class PolicyWorkflow:
     async def _release(self, by: str, why: str) -> FreezeEvent:
         freeze = self._state.freeze
         assert freeze is not None
-        closing = freeze.model_copy(update={"resolved_at": workflow.now(), "resolved_by": by, "resolution": why})
+        closing = freeze.model_copy(
+            update={"resolved_at": workflow.now(), "resolved_by": by, "resolution": why}
+        )
         closed: FreezeEvent = await self._call("close_freeze", closing, FreezeEvent, timeout=30)
         self._state.freeze = None
         workflow.upsert_search_attributes([FREEZE_ACTIVE.value_set(False)])
@@ -184,7 +186,10 @@ class PolicyWorkflow:
             return  # ALERT_ONLY: recorded and published, never enforced
         service = event.target if event.scope is Scope.SERVICE else None
         await self._call(
-            "enforce_freezes", EnforceInput(namespaces=event.namespaces, service=service), EnforceResult, timeout=60
+            "enforce_freezes",
+            EnforceInput(namespaces=event.namespaces, service=service),
+            EnforceResult,
+            timeout=60,
         )
 
     async def _call(self, name: str, arg: Any, result_type: Any, *, timeout: float) -> Any:

@@ -91,7 +91,7 @@ async def test_occurrences_budget_equals_the_history(
     slo = errors_slo(svc, fn=fn)
     assert slo.query_units["errorQuery"] is (QueryUnit.RATE if fn == "rate" else QueryUnit.COUNT)
     now = stack.anchor + 17  # not aligned to anything on purpose
-    budget, ledger, ranges = await evaluate(prometheus, slo, now)
+    budget, _ledger, ranges = await evaluate(prometheus, slo, now)
 
     bad, total = exact(svc, now - stack.anchor - 30 * DAY, now - stack.anchor)
     assert ranges == 2  # first pass: one range query per event query builds the ledger
@@ -132,7 +132,7 @@ async def test_incremental_passes_match_a_fresh_evaluation(
         assert ranges <= 2
         assert incremental.total_events == pytest.approx(fresh.total_events, rel=1e-3)
         assert incremental.bad_events == pytest.approx(fresh.bad_events, rel=1e-3)
-        bad, total = exact("burning", now - stack.anchor - 30 * DAY, now - stack.anchor)
+        bad, _total = exact("burning", now - stack.anchor - 30 * DAY, now - stack.anchor)
         assert incremental.bad_events == pytest.approx(bad, rel=2e-3)
     assert isinstance(ledger, CountLedger)
     assert len(ledger.total) == 30 * 24 or len(ledger.total) == 30 * 24 - 1
@@ -222,7 +222,9 @@ async def test_range_queries_are_split_below_the_point_limit(
 
 
 @pytest.mark.parametrize("fn", ["increase", "rate"])
-async def test_batched_requests_answer_exactly_as_one_by_one(prometheus: PrometheusClient, stack: Stack, fn: str) -> None:
+async def test_batched_requests_answer_exactly_as_one_by_one(
+    prometheus: PrometheusClient, stack: Stack, fn: str
+) -> None:
     slos = [
         errors_slo("burning", fn=fn),
         errors_slo("quiet", fn=fn),  # flat counters: zeros, not missing
@@ -231,7 +233,9 @@ async def test_batched_requests_answer_exactly_as_one_by_one(prometheus: Prometh
             name="ratio",
             serviceName="steady",
             target=0.99,
-            sliQuery={"query": f'1 - sum({fn}(t_errors_total{{svc="steady"}}[{{{{.window}}}}])) / sum({fn}(t_requests_total{{svc="steady"}}[{{{{.window}}}}]))'},
+            sliQuery={
+                "query": f'1 - sum({fn}(t_errors_total{{svc="steady"}}[{{{{.window}}}}])) / sum({fn}(t_requests_total{{svc="steady"}}[{{{{.window}}}}]))'
+            },
         ),
     ]
     for slo in slos:
@@ -247,13 +251,17 @@ async def test_batched_requests_answer_exactly_as_one_by_one(prometheus: Prometh
                 assert batched.values[key] == pytest.approx(value, rel=1e-12, nan_ok=True), key
 
 
-async def test_a_scalar_query_still_works_when_batching_cannot(prometheus: PrometheusClient, stack: Stack) -> None:
+async def test_a_scalar_query_still_works_when_batching_cannot(
+    prometheus: PrometheusClient, stack: Stack
+) -> None:
     from sla_management.domain.plan import InstantQuery, QueryPlan
 
     plan = QueryPlan(
         now=stack.anchor,
         instant=[
-            InstantQuery(key="a", promql="scalar(vector(0.5))", time=stack.anchor, window_seconds=60, sum_series=False),
+            InstantQuery(
+                key="a", promql="scalar(vector(0.5))", time=stack.anchor, window_seconds=60, sum_series=False
+            ),
             InstantQuery(key="b", promql="vector(2)", time=stack.anchor, window_seconds=60),
         ],
     )

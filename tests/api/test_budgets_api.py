@@ -120,7 +120,9 @@ async def test_redis_down_still_answers_from_postgresql(
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api", headers=ADMIN_HEADERS) as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://api", headers=ADMIN_HEADERS
+        ) as client:
             response = await client.get(f"/api/v1/budgets/{budget['sloId']}")
             ready = await client.get("/ready")
     assert response.status_code == 200 and response.json()["sloId"] == budget["sloId"]
@@ -133,7 +135,9 @@ async def test_postgresql_down_is_503(runtime: Runtime, settings: Settings) -> N
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api", headers=ADMIN_HEADERS) as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://api", headers=ADMIN_HEADERS
+        ) as client:
             listed = await client.get("/api/v1/slos")
             budgets = await client.get("/api/v1/budgets/summary")
     assert listed.status_code == 503 and "PostgreSQL" in listed.json()["detail"]

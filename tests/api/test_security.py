@@ -37,7 +37,12 @@ def client(app: FastAPI, token: str | None) -> httpx.AsyncClient:
         pytest.param("GET", "/api/v1/gate?namespace=x", "viewer", id="the gate is readable by viewer"),
         pytest.param("POST", "/api/v1/slos", "editor", id="creating an SLO needs editor"),
         pytest.param("POST", "/api/v1/policies", "editor", id="creating a policy needs editor"),
-        pytest.param("POST", f"/api/v1/policies/freezes/{uuid.uuid4()}/resolve", "admin", id="resolving a freeze needs admin"),
+        pytest.param(
+            "POST",
+            f"/api/v1/policies/freezes/{uuid.uuid4()}/resolve",
+            "admin",
+            id="resolving a freeze needs admin",
+        ),
         pytest.param("GET", "/api/v1/audit", "admin", id="reading the audit trail needs admin"),
     ],
 )
@@ -68,10 +73,15 @@ async def test_open_endpoints_need_no_token(app: FastAPI) -> None:
 
 async def test_mutations_and_freeze_decisions_are_audited(api: httpx.AsyncClient, app: FastAPI) -> None:
     created = (await api.post("/api/v1/slos", json=body(), headers={"X-Request-ID": "req-123"})).json()
-    spec = {k: created[k] for k in ("name", "sloType", "serviceName", "namespace", "target", "windowDays", "sliQuery")}
+    spec = {
+        k: created[k]
+        for k in ("name", "sloType", "serviceName", "namespace", "target", "windowDays", "sliQuery")
+    }
     await api.put(f"/api/v1/slos/{created['id']}", json={**spec, "target": 0.98})
     await api.delete(f"/api/v1/slos/{created['id']}")
-    trail = (await api.get("/api/v1/audit", params={"resourceType": "slo", "resourceId": created["id"]})).json()
+    trail = (
+        await api.get("/api/v1/audit", params={"resourceType": "slo", "resourceId": created["id"]})
+    ).json()
     assert [e["action"] for e in trail] == ["slo.delete", "slo.update", "slo.create"]
     create = trail[-1]
     assert create["actor"] == "test-admin" and create["role"] == "admin" and create["requestId"] == "req-123"
@@ -97,7 +107,9 @@ async def test_errors_are_problem_documents_without_traces(api: httpx.AsyncClien
     assert problem["type"] == "about:blank" and problem["status"] == 422 and problem["title"]
     assert isinstance(problem["detail"], str) and problem["errors"]
     assert response.headers["x-request-id"]
-    not_json = await api.post("/api/v1/slos", content=b"{not json", headers={"content-type": "application/json"})
+    not_json = await api.post(
+        "/api/v1/slos", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert not_json.status_code == 422 and "Traceback" not in not_json.text
 
 
@@ -117,7 +129,7 @@ def jwks_server() -> Iterator[tuple[str, Any]]:
     document = json.dumps({"keys": [jwk]}).encode()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.end_headers()
@@ -134,7 +146,9 @@ def jwks_server() -> Iterator[tuple[str, Any]]:
 
 
 @pytest.fixture
-async def oidc_app(runtime: Runtime, settings: Settings, jwks_server: tuple[str, Any]) -> AsyncIterator[FastAPI]:
+async def oidc_app(
+    runtime: Runtime, settings: Settings, jwks_server: tuple[str, Any]
+) -> AsyncIterator[FastAPI]:
     settings.auth.oidc = OIDCSettings(issuer="https://idp.test", audience="sla-api", jwks_url=jwks_server[0])
     application = create_app(settings)
     async with application.router.lifespan_context(application):
@@ -143,7 +157,14 @@ async def oidc_app(runtime: Runtime, settings: Settings, jwks_server: tuple[str,
 
 def token(key: Any, **claims: Any) -> str:
     now = int(time.time())
-    payload = {"iss": "https://idp.test", "aud": "sla-api", "sub": "u-1", "exp": now + 300, "iat": now, **claims}
+    payload = {
+        "iss": "https://idp.test",
+        "aud": "sla-api",
+        "sub": "u-1",
+        "exp": now + 300,
+        "iat": now,
+        **claims,
+    }
     return jwt.encode(payload, key, algorithm="RS256", headers={"kid": "test-key"})
 
 

@@ -209,7 +209,9 @@ async def test_prometheus_down_is_503_on_create(runtime: Runtime, settings: Sett
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api", headers=ADMIN_HEADERS) as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://api", headers=ADMIN_HEADERS
+        ) as client:
             response = await client.post("/api/v1/slos", json=body())
             ready = await client.get("/ready")
     assert response.status_code == 503
@@ -225,7 +227,9 @@ async def test_temporal_down_is_503_and_leaves_nothing_behind(runtime: Runtime, 
     spec = body()
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api", headers=ADMIN_HEADERS) as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://api", headers=ADMIN_HEADERS
+        ) as client:
             response = await client.post("/api/v1/slos", json=spec)
     assert response.status_code == 503
     assert "Temporal" in response.json()["detail"]

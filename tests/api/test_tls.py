@@ -37,14 +37,18 @@ def _cert(
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
     )
     if not ca:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False
+        )
     return key, builder.sign(issuer_key or key, hashes.SHA256())
 
 
 def _write(path: Path, key: ec.EllipticCurvePrivateKey, cert: x509.Certificate) -> tuple[str, str]:
     key_path, cert_path = path.with_suffix(".key"), path.with_suffix(".pem")
     key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
     )
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return str(key_path), str(cert_path)
@@ -78,7 +82,9 @@ def test_api_requires_client_certificates(pki: dict[str, str], tmp_path: Path) -
         "POSTGRESQL__PORT": str(free_port()),  # /health needs no database
     }
     log = (tmp_path / "api.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "sla_management.cli", "api"], env=env, stdout=log, stderr=log)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sla_management.cli", "api"], env=env, stdout=log, stderr=log
+    )
     try:
         deadline = time.monotonic() + 30
         while not port_is_open("127.0.0.1", port) and time.monotonic() < deadline:

@@ -41,7 +41,7 @@ def alert(slo: str | None, status: str = "firing", **labels: str) -> dict[str, A
 def payload(*alerts: dict[str, Any]) -> dict[str, Any]:
     return {
         "version": "4",
-        "groupKey": "{}:{alertname=\"SLOErrorBudgetBurn\"}",
+        "groupKey": '{}:{alertname="SLOErrorBudgetBurn"}',
         "truncatedAlerts": 0,
         "status": "firing",
         "receiver": "sla",
@@ -53,7 +53,9 @@ def payload(*alerts: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def test_alerts_are_correlated_recorded_and_published(api: httpx.AsyncClient, runtime: Runtime, stack: Stack) -> None:
+async def test_alerts_are_correlated_recorded_and_published(
+    api: httpx.AsyncClient, runtime: Runtime, stack: Stack
+) -> None:
     slo = (await api.post("/api/v1/slos", json=body())).json()
     firing = alert(slo["id"])
     by_name = alert(slo["name"], namespace=slo["namespace"])
@@ -74,7 +76,9 @@ async def test_alerts_are_correlated_recorded_and_published(api: httpx.AsyncClie
         stack.kafka_address, runtime.settings.kafka.violations_topic, lambda e: e.key == slo["id"], at_least=3
     )
     assert sorted(e.headers["event_type"] for e in events) == [
-        "SLO_VIOLATION_FIRING", "SLO_VIOLATION_FIRING", "SLO_VIOLATION_RESOLVED",
+        "SLO_VIOLATION_FIRING",
+        "SLO_VIOLATION_FIRING",
+        "SLO_VIOLATION_RESOLVED",
     ]
     assert events[0].headers["service_name"] == "steady"
 
@@ -84,7 +88,10 @@ async def test_alerts_are_correlated_recorded_and_published(api: httpx.AsyncClie
     [
         pytest.param({"version": "3", "status": "firing", "alerts": []}, id="wrong payload version"),
         pytest.param({"version": "4", "status": "firing"}, id="no alerts list"),
-        pytest.param({"version": "4", "status": "firing", "alerts": [{"status": "burning", "labels": {}}]}, id="bad alert status"),
+        pytest.param(
+            {"version": "4", "status": "firing", "alerts": [{"status": "burning", "labels": {}}]},
+            id="bad alert status",
+        ),
         pytest.param([1, 2, 3], id="not an object"),
     ],
 )
@@ -97,10 +104,16 @@ async def test_webhook_token(runtime: Runtime, settings: Settings) -> None:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api", headers=ADMIN_HEADERS) as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://api", headers=ADMIN_HEADERS
+        ) as client:
             missing = await client.post("/webhooks/alertmanager", json=payload())
-            wrong = await client.post("/webhooks/alertmanager", json=payload(), headers={"Authorization": "Bearer nope"})
-            right = await client.post("/webhooks/alertmanager", json=payload(), headers={"Authorization": "Bearer s3cret"})
+            wrong = await client.post(
+                "/webhooks/alertmanager", json=payload(), headers={"Authorization": "Bearer nope"}
+            )
+            right = await client.post(
+                "/webhooks/alertmanager", json=payload(), headers={"Authorization": "Bearer s3cret"}
+            )
     assert missing.status_code == 401 and wrong.status_code == 401
     assert missing.headers["www-authenticate"] == "Bearer"
     assert right.status_code == 200
@@ -110,7 +123,9 @@ async def test_webhook_token(runtime: Runtime, settings: Settings) -> None:
 async def served_api(runtime: Runtime) -> AsyncIterator[str]:
     """The API on a real loopback port, as Alertmanager needs to reach it."""
     port = processes.free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(runtime.settings), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(runtime.settings), host="127.0.0.1", port=port, log_level="warning")
+    )
     task = asyncio.create_task(server.serve())
     await eventually(lambda: asyncio.to_thread(processes.port_is_open, "127.0.0.1", port))
     yield f"http://127.0.0.1:{port}"
@@ -156,7 +171,7 @@ groups:
     rules:
       - alert: SLOErrorBudgetBurn
         expr: sum(rate(t_errors_total{{svc="burning"}}[5m])) / sum(rate(t_requests_total{{svc="burning"}}[5m])) > 0.05
-        labels: {{slo: "{slo['name']}", namespace: "{ns}", severity: page}}
+        labels: {{slo: "{slo["name"]}", namespace: "{ns}", severity: page}}
 """
         )
         prometheus = processes.start_prometheus(
@@ -173,9 +188,7 @@ remote_read: [{{url: "{stack.prometheus_url}/api/v1/read", read_recent: true}}]
             extra_args=["--rules.alert.resend-delay=1s"],
         )
         try:
-            counts = await eventually(
-                lambda: PolicyStore(runtime.db).violation_counts(slo["id"]), timeout=60
-            )
+            counts = await eventually(lambda: PolicyStore(runtime.db).violation_counts(slo["id"]), timeout=60)
             assert counts.get("firing", 0) >= 1
             await eventually(lambda: _more(passes, first_passes), timeout=30)  # the alert woke the loop
             freeze = await eventually(lambda: frozen(api, policy["id"]))

@@ -24,12 +24,16 @@ async def enforced_api(runtime: Runtime, app: FastAPI, k8s: FakeCluster) -> Asyn
     runtime.enforcer = enforcer
     async with running_worker(runtime):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api", headers=ADMIN_HEADERS) as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://api", headers=ADMIN_HEADERS
+        ) as client:
             yield client
     enforcer.close()
 
 
-async def test_namespace_freeze_annotates_and_recovery_removes(enforced_api: httpx.AsyncClient, k8s: FakeCluster) -> None:
+async def test_namespace_freeze_annotates_and_recovery_removes(
+    enforced_api: httpx.AsyncClient, k8s: FakeCluster
+) -> None:
     api = enforced_api
     ns = f"k8s-{uuid.uuid4().hex[:6]}"
     k8s.add_namespace(ns, annotations={"team": "orchestration"})
@@ -58,7 +62,9 @@ async def test_namespace_freeze_annotates_and_recovery_removes(enforced_api: htt
     assert k8s.namespace_annotations(ns) == {"team": "orchestration"}
 
 
-async def test_service_freeze_annotates_only_that_services_workloads(enforced_api: httpx.AsyncClient, k8s: FakeCluster) -> None:
+async def test_service_freeze_annotates_only_that_services_workloads(
+    enforced_api: httpx.AsyncClient, k8s: FakeCluster
+) -> None:
     api = enforced_api
     policy = (await api.post("/api/v1/policies", json=policy_body("cart", scope="SERVICE"))).json()
     slo_body = body("burning", namespace="shop", target=LOW)
@@ -72,7 +78,11 @@ async def test_service_freeze_annotates_only_that_services_workloads(enforced_ap
         # One enforcement activity patches the workloads one after another.
         return all(
             k8s.annotations(kind, "shop", name).get("neural-hive.io/sla-freeze") == "true"
-            for kind, name in (("Deployment", "cart"), ("Deployment", "cart-worker"), ("StatefulSet", "cart-cache"))
+            for kind, name in (
+                ("Deployment", "cart"),
+                ("Deployment", "cart-worker"),
+                ("StatefulSet", "cart-cache"),
+            )
         )
 
     await eventually(cart_frozen)

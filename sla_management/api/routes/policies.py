@@ -77,7 +77,9 @@ async def freeze_history(
         raise RequestValidationError(
             [{"loc": ("query", "from"), "msg": "`from` must not be after `to`", "type": "value_error"}]
         )
-    return await _store(services).freeze_history(target=target, policy_id=policy, start=start, end=end, limit=limit)
+    return await _store(services).freeze_history(
+        target=target, policy_id=policy, start=start, end=end, limit=limit
+    )
 
 
 @router.post("/freezes/{event_id}/resolve", response_model=FreezeEvent, response_model_by_alias=True)
@@ -90,7 +92,9 @@ async def resolve_freeze(
     if freeze is None:
         raise NotFound(f"no freeze with id {event_id!r}")
     if not freeze.active:
-        raise Conflict(f"freeze {event_id} was already resolved by {freeze.resolved_by} at {freeze.resolved_at}")
+        raise Conflict(
+            f"freeze {event_id} was already resolved by {freeze.resolved_by} at {freeze.resolved_at}"
+        )
     temporal = await services.temporal()
     handle = temporal.get_workflow_handle(f"policy-{freeze.policy_id}")
     try:
@@ -115,7 +119,9 @@ async def create_policy(
 ) -> Policy:
     spec = _with_defaults(services, spec)
     now = datetime.now(UTC)
-    policy = Policy(**spec.model_dump(), id=str(uuid.uuid4()), managed_by=ManagedBy.API, created_at=now, updated_at=now)
+    policy = Policy(
+        **spec.model_dump(), id=str(uuid.uuid4()), managed_by=ManagedBy.API, created_at=now, updated_at=now
+    )
     temporal = await services.temporal()
     store = _store(services)
     saved = await store.insert_policy(policy)
@@ -169,7 +175,9 @@ async def update_policy(
 async def delete_policy(policy_id: str, services: Deps, request: Request, who: Editor) -> Response:
     policy = await _get(services, policy_id)
     if policy.managed_by is ManagedBy.KUBERNETES:
-        raise Conflict(f"policy {policy_id!r} is managed by Kubernetes: delete the SLAPolicy resource instead")
+        raise Conflict(
+            f"policy {policy_id!r} is managed by Kubernetes: delete the SLAPolicy resource instead"
+        )
     await retire_policy(services, policy)
     await record(services, request, who, "policy.delete", "policy", policy_id, before=policy)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -59,7 +59,9 @@ def _authorized(services: Services, authorization: str | None) -> bool:
         return True
     presented = (authorization or "").removeprefix("Bearer ").strip()
     # Compare digests so the comparison time does not depend on the secret's length either.
-    return hmac.compare_digest(hashlib.sha256(presented.encode()).digest(), hashlib.sha256(token.encode()).digest())
+    return hmac.compare_digest(
+        hashlib.sha256(presented.encode()).digest(), hashlib.sha256(token.encode()).digest()
+    )
 
 
 async def _find_slo(services: Services, key: str, namespace: str | None) -> SLO | None:
@@ -147,4 +149,6 @@ async def alertmanager(
             except RPCError as exc:
                 log.warning("could not signal recalculation", workflow_id=workflow_id, error=str(exc))
     metrics.ALERTMANAGER_WEBHOOKS.labels(outcome="ok").inc()
-    return IntakeReport(received=len(payload.alerts), correlated=correlated, recorded=recorded, ignored=ignored)
+    return IntakeReport(
+        received=len(payload.alerts), correlated=correlated, recorded=recorded, ignored=ignored
+    )
