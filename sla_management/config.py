@@ -41,8 +41,20 @@ class PostgreSQLSettings(BaseModel):
     password: str = ""
     pool_min_size: int = 2
     pool_max_size: int = 10
+    # libpq's sslmode (disable, require, verify-ca, verify-full) and CA file, passed to both
+    # asyncpg and the migrations' psycopg.
+    ssl_mode: str | None = None
+    ssl_root_cert: str | None = None
 
     def dsn(self, driver: str = "postgresql") -> str:
+        base = self._dsn(driver)
+        options = {"sslmode": self.ssl_mode, "sslrootcert": self.ssl_root_cert}
+        extra = "&".join(f"{k}={v}" for k, v in options.items() if v)
+        if not extra:
+            return base
+        return f"{base}{'&' if '?' in base else '?'}{extra}"
+
+    def _dsn(self, driver: str) -> str:
         from urllib.parse import quote
 
         auth = quote(self.user, safe="")
@@ -60,6 +72,8 @@ class RedisSettings(BaseModel):
     password: str | None = None
     cache_ttl_seconds: int = 60
     key_prefix: str = "sla:"
+    ssl: bool = False
+    ssl_ca_file: str | None = None
 
 
 class KafkaSettings(BaseModel):
@@ -70,6 +84,11 @@ class KafkaSettings(BaseModel):
     # Outbox relay: how often the worker drains unpublished events, and how many at a time.
     relay_interval_seconds: float = 1.0
     relay_batch_size: int = 500
+    # PLAINTEXT or SSL (TLS, with a client certificate for mTLS when cert and key are given).
+    security_protocol: str = Field(default="PLAINTEXT", pattern="^(PLAINTEXT|SSL)$")
+    ssl_ca_file: str | None = None
+    ssl_cert_file: str | None = None
+    ssl_key_file: str | None = None
 
 
 class AlertmanagerSettings(BaseModel):

@@ -40,6 +40,8 @@ class BudgetCache:
                 password=settings.password,
                 socket_timeout=0.5,
                 socket_connect_timeout=0.5,
+                ssl=settings.ssl,
+                ssl_ca_certs=settings.ssl_ca_file,
                 retry=retry,
             )
         else:
@@ -50,6 +52,8 @@ class BudgetCache:
                 password=settings.password,
                 socket_timeout=0.5,
                 socket_connect_timeout=0.5,
+                ssl=settings.ssl,
+                ssl_ca_certs=settings.ssl_ca_file,
                 retry=retry,
             )
 

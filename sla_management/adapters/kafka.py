@@ -39,6 +39,7 @@ class KafkaPublisher:
                 enable_idempotence=False,
                 request_timeout_ms=10_000,
                 retry_backoff_ms=200,
+                **self._tls(),
             )
             try:
                 await producer.start()
@@ -47,6 +48,15 @@ class KafkaPublisher:
                 raise
             self._producer = producer
         return self._producer
+
+    def _tls(self) -> dict[str, Any]:
+        s = self._settings
+        if s.security_protocol != "SSL":
+            return {}
+        from aiokafka.helpers import create_ssl_context
+
+        context = create_ssl_context(cafile=s.ssl_ca_file, certfile=s.ssl_cert_file, keyfile=s.ssl_key_file)
+        return {"security_protocol": "SSL", "ssl_context": context}
 
     async def send(self, topic: str, key: str | None, payload: Any, headers: dict[str, str]) -> None:
         # In the trace that wrote the event (its `traceparent` header), when there was one.
