@@ -72,7 +72,7 @@ def wrk(url: str, seconds: int, connections: int, headers: list[str]) -> dict[st
         f"-c{connections}",
         f"-d{seconds}s",
         "--latency",
-        *sum((["-H", h] for h in headers), []),
+        *[arg for h in headers for arg in ("-H", h)],
         url,
     ]
     out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
