@@ -58,6 +58,13 @@ class OutboxEvent:
     event_id: uuid.UUID = field(default_factory=uuid.uuid4)
 
 
+def _slo_spec(slo: SLO) -> dict[str, Any]:
+    """The user-owned part of an SLO, as stored in `slos.spec` (camelCase, the CRD spec)."""
+    return slo.model_dump(
+        mode="json", by_alias=True, exclude={"id", "managed_by", "query_units", "created_at", "updated_at"}
+    )
+
+
 class Database:
     def __init__(self, settings: PostgreSQLSettings) -> None:
         self._settings = settings
@@ -128,11 +135,7 @@ class Database:
         )
 
     async def insert_slo(self, slo: SLO) -> SLO:
-        spec = slo.model_dump(
-            mode="json",
-            by_alias=True,
-            exclude={"id", "managed_by", "query_units", "created_at", "updated_at"},
-        )
+        spec = _slo_spec(slo)
         try:
             async with self.acquire() as conn:
                 row = await conn.fetchrow(
@@ -157,11 +160,7 @@ class Database:
         return self._slo(row)
 
     async def update_slo(self, slo: SLO) -> SLO | None:
-        spec = slo.model_dump(
-            mode="json",
-            by_alias=True,
-            exclude={"id", "managed_by", "query_units", "created_at", "updated_at"},
-        )
+        spec = _slo_spec(slo)
         try:
             async with self.acquire() as conn:
                 row = await conn.fetchrow(
