@@ -9,6 +9,7 @@ from typing import Any
 from temporalio.client import WorkflowExecutionStatus
 
 from sla_management.domain.budget import BudgetStatus, ErrorBudget
+from sla_management.domain.plan import CountLedger
 from sla_management.domain.promql import detect_unit
 from sla_management.domain.slo import SLO
 from sla_management.temporal import cancel_slo_workflow, start_slo_workflow
@@ -127,8 +128,17 @@ async def test_continue_as_new_keeps_the_ledger_and_counts(runtime: Runtime) -> 
         state = await eventually(lambda: _passes_at_least(runtime, slo, 5), timeout=30)
         latest = runtime.client.get_workflow_handle(slo.workflow_id)
         assert (await latest.describe()).run_id != first_run
-        assert state.ledger is not None and len(state.ledger.total) >= 30 * 24 - 1  # type: ignore[union-attr]
         assert state.budget is not None and state.budget.status is BudgetStatus.HEALTHY
+        # The carried ledger holds every settled hour of the window as of the last pass: from the
+        # first whole hour after the window start to the last hour older than the settle delay
+        # (718 or 719 buckets for 30 days, depending on where in the hour the pass ran).
+        ledger = state.ledger
+        assert isinstance(ledger, CountLedger)
+        now = int(state.budget.calculated_at.timestamp())
+        settle = runtime.settings.calculator.settle_seconds
+        assert ledger.first_start == -(-(now - 30 * 86400) // 3600) * 3600
+        assert ledger.end == (now - settle) // 3600 * 3600
+        assert len(ledger.total) >= 30 * 24 - 2
         await cancel_slo_workflow(runtime.client, slo.id)
 
 
