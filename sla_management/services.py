@@ -15,6 +15,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFai
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
+from sla_management.adapters.active_freezes import ActiveFreezes
 from sla_management.adapters.cache import BudgetCache
 from sla_management.adapters.postgres import Database, PolicyStore
 from sla_management.adapters.prometheus import PrometheusClient, PromQLError, ShapeError
@@ -41,6 +42,8 @@ class Services:
         self.settings = settings
         self.db = Database(settings.postgresql)
         self.cache = BudgetCache(settings.redis)
+        # Kept current only where something runs `active_freezes.run()` (the API's lifespan).
+        self.active_freezes = ActiveFreezes(self.db)
         self.prometheus = PrometheusClient(
             settings.prometheus.url,
             timeout_seconds=settings.prometheus.timeout_seconds,

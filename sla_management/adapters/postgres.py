@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -41,6 +42,9 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.CannotConnectNowError,
     asyncpg.exceptions.InterfaceError,
     asyncpg.exceptions.AdminShutdownError,
+    # A server that shuts down while a pooled connection is idle can leave that connection's
+    # protocol state confused ("cannot switch to state ..."): a lost server all the same.
+    asyncpg.exceptions.InternalClientError,
     TimeoutError,
 )
 
@@ -70,6 +74,10 @@ class Database:
         self._settings = settings
         self._pool: asyncpg.Pool | None = None
 
+    @property
+    def settings(self) -> PostgreSQLSettings:
+        return self._settings
+
     async def connect(self) -> None:
         if self._pool is not None:
             return
@@ -87,8 +95,13 @@ class Database:
 
     async def close(self) -> None:
         if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+            pool, self._pool = self._pool, None
+            try:
+                # A graceful close waits for every connection; with the server gone it can
+                # wait forever, and a process must still be able to stop.
+                await asyncio.wait_for(pool.close(), timeout=10)
+            except TimeoutError:
+                pool.terminate()
 
     @asynccontextmanager
     async def acquire(self) -> AsyncIterator[asyncpg.Connection]:

@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import FastAPI, Request, Response
-from starlette.middleware.base import RequestResponseEndpoint
+from fastapi import FastAPI
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sla_management import __version__
 from sla_management.adapters.postgres import DatabaseUnavailable
@@ -42,12 +43,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             prometheus=services.prometheus,
             temporal=services.temporal,
         )
-        refreshing = asyncio.create_task(telemetry.run())
+        background = [
+            asyncio.create_task(telemetry.run()),
+            asyncio.create_task(services.active_freezes.run()),
+        ]
         try:
             yield
         finally:
-            refreshing.cancel()
-            await asyncio.gather(refreshing, return_exceptions=True)
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
             await telemetry.aclose()
             await services.aclose()
 
@@ -60,19 +65,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.authenticator = Authenticator(settings.auth)
     errors.install(app)
-    _middleware(app, settings)
+    app.add_middleware(RequestContext, max_body_bytes=settings.api.max_body_bytes)
     app.add_middleware(RequestTelemetryMiddleware)
     instrument_app(app)
     # Reading needs `viewer`; routes that change something ask for more themselves.
     readers = [require(Role.VIEWER)]
     app.include_router(health.router)
+    # Routes are matched in order; the gate is the hot path (every pipeline run asks it).
+    app.include_router(gate.router, dependencies=readers)
     # Before slos.router: /api/v1/slos/import/... must not be read as /api/v1/slos/{slo_id}/...
     app.include_router(interop.router, dependencies=readers)
     app.include_router(rules.router, dependencies=readers)
     app.include_router(slos.router, dependencies=readers)
     app.include_router(budgets.router, dependencies=readers)
     app.include_router(policies.router, dependencies=readers)
-    app.include_router(gate.router, dependencies=readers)
     app.include_router(audit.router)
     # Alertmanager authenticates with its own token (ALERTMANAGER__WEBHOOK_TOKEN).
     app.include_router(webhooks.router)
@@ -80,22 +86,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def _middleware(app: FastAPI, settings: Settings) -> None:
-    limit = settings.api.max_body_bytes
+class RequestContext:
+    """Request id (taken from `X-Request-ID` or made up, echoed back, bound to every log line)
+    and the body size limit, as pure ASGI: Starlette's `@app.middleware("http")` wraps every
+    call in extra tasks and streams, which cost more than the deploy gate's own work."""
 
-    @app.middleware("http")
-    async def request_context(request: Request, call_next: RequestResponseEndpoint) -> Response:
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        request.state.request_id = request_id
-        structlog.contextvars.bind_contextvars(request_id=request_id)
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.limit = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        request_id = headers.get("x-request-id") or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
         try:
-            length = int(request.headers.get("content-length") or 0)
+            length = int(headers.get("content-length") or 0)
         except ValueError:
             length = 0
-        if length > limit:
-            response: Response = errors.problem(413, f"request body over {limit} bytes")
-        else:
-            response = await call_next(request)
-        response.headers["X-Request-ID"] = request_id
-        structlog.contextvars.unbind_contextvars("request_id")
-        return response
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["X-Request-ID"] = request_id
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            if length > self.limit:
+                too_big = errors.problem(413, f"request body over {self.limit} bytes")
+                await too_big(scope, receive, send_with_id)
+            else:
+                await self.app(scope, receive, send_with_id)

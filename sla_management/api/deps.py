@@ -12,7 +12,8 @@ from sla_management.services import Services, ServiceUnavailable
 __all__ = ["Deps", "ServiceUnavailable", "Services", "get_services"]
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async: FastAPI runs a plain `def` dependency in a worker thread, a hop on every request.
     services: Services = request.app.state.services
     return services
 
