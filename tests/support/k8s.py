@@ -45,7 +45,7 @@ import copy
 import re
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -599,9 +599,9 @@ def seed(cluster: FakeCluster) -> None:
     cluster.add_workload("Deployment", "payments", "fraud-scoring", labels={NAME_LABEL: "fraud-scoring"})
 
 
-@pytest.fixture(name="k8s")
-async def k8s_fixture() -> AsyncIterator[FakeCluster]:
-    """A fresh, seeded emulator per test on 127.0.0.1 and a random port."""
+@asynccontextmanager
+async def serve_cluster() -> AsyncIterator[FakeCluster]:
+    """An empty emulator on 127.0.0.1 and a random port (the benchmarks use it too)."""
     emulator = ClusterEmulator()
     for kind, (resource, namespaced) in KINDS.items():
         emulator.resources[resource] = kmock.ResourceInfo(
@@ -612,9 +612,15 @@ async def k8s_fixture() -> AsyncIterator[FakeCluster]:
     stack = AsyncExitStack()
     await stack.enter_async_context(emulator)
     server = await stack.enter_async_context(kmock.Server(emulator))
-    cluster = FakeCluster(url=str(server.url).rstrip("/"), emulator=emulator, _stack=stack)
-    seed(cluster)
     try:
-        yield cluster
+        yield FakeCluster(url=str(server.url).rstrip("/"), emulator=emulator, _stack=stack)
     finally:
         await stack.aclose()
+
+
+@pytest.fixture(name="k8s")
+async def k8s_fixture() -> AsyncIterator[FakeCluster]:
+    """A fresh, seeded emulator per test."""
+    async with serve_cluster() as cluster:
+        seed(cluster)
+        yield cluster
