@@ -25,7 +25,7 @@ from sla_management.domain.plan import render
 from sla_management.domain.policy import Policy, PolicySpec
 from sla_management.domain.promql import detect_unit
 from sla_management.domain.slo import SLO, QueryUnit, SLOSpec
-from sla_management.temporal import cancel_slo_workflow, connect, start_slo_workflow
+from sla_management.temporal import cancel_slo_workflow, connect, start_policy_workflow, start_slo_workflow
 from sla_management.workflows.models import PolicyState, PolicyWorkflowInput, ResolveRequest
 from sla_management.workflows.policy import PolicyWorkflow
 
@@ -147,17 +147,6 @@ async def retire_slo(services: Services, slo_id: str) -> None:
 
 
 # Policies --------------------------------------------------------------------------------
-
-
-async def start_policy_workflow(client: Client, policy: Policy, task_queue: str) -> None:
-    """Start the policy's workflow; an already running one is success."""
-    await client.start_workflow(
-        PolicyWorkflow.run,
-        PolicyWorkflowInput(policy=policy),
-        id=policy.workflow_id,
-        task_queue=task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-    )
 
 
 async def notify_policy_updated(services: Services, policy: Policy) -> None:

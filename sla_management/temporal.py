@@ -11,9 +11,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from sla_management.config import Settings
+from sla_management.domain.policy import Observation, Policy
 from sla_management.domain.slo import SLO
 from sla_management.observability.tracing import temporal_interceptor
-from sla_management.workflows.models import LoopParams, SLOWorkflowInput
+from sla_management.workflows.models import LoopParams, PolicyWorkflowInput, SLOWorkflowInput
 from sla_management.workflows.slo import (
     BUDGET_STATUS,
     BURN_LEVEL,
@@ -70,6 +71,24 @@ async def start_slo_workflow(
         ),
         # The loop itself never ends; this bounds a run stuck without workers.
         task_timeout=timedelta(seconds=30),
+    )
+
+
+async def start_policy_workflow(
+    client: Client, policy: Policy, task_queue: str, *, observe: Observation | None = None
+) -> None:
+    """Start the policy's workflow; an already running one is success. With `observe`, the
+    observation is delivered as a signal-with-start, so it reaches the workflow either way."""
+    from sla_management.workflows.policy import PolicyWorkflow
+
+    await client.start_workflow(
+        PolicyWorkflow.run,
+        PolicyWorkflowInput(policy=policy),
+        id=policy.workflow_id,
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        start_signal="observe" if observe is not None else None,
+        start_signal_args=[observe] if observe is not None else [],
     )
 
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import structlog
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 
 from sla_management.adapters.cache import BudgetCache
@@ -29,7 +28,8 @@ from sla_management.domain.budget import BudgetStatus, ErrorBudget
 from sla_management.domain.plan import QueryResults
 from sla_management.domain.policy import Observation, Policy, band
 from sla_management.observability import metrics
-from sla_management.workflows.models import PolicyWorkflowInput, QuerySLIInput, RecordBudgetInput
+from sla_management.temporal import start_policy_workflow
+from sla_management.workflows.models import QuerySLIInput, RecordBudgetInput
 
 log = structlog.get_logger(__name__)
 
@@ -165,20 +165,5 @@ class BudgetActivities:
                 continue
             if not inp.notify_policies and band(policy, inp.previous) == band(policy, now):
                 continue
-            await signal_policy(self._client, policy, now, activity.info().task_queue)
+            await start_policy_workflow(self._client, policy, activity.info().task_queue, observe=now)
             metrics.POLICY_SIGNALS.inc()
-
-
-async def signal_policy(client: Client, policy: Policy, obs: Observation, task_queue: str) -> None:
-    """Signal-with-start: the policy's workflow exists after this, whatever happened before."""
-    from sla_management.workflows.policy import PolicyWorkflow
-
-    await client.start_workflow(
-        PolicyWorkflow.run,
-        PolicyWorkflowInput(policy=policy),
-        id=policy.workflow_id,
-        task_queue=task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        start_signal="observe",
-        start_signal_args=[obs],
-    )

@@ -33,9 +33,8 @@ from sla_management.services import (
     notify_policy_updated,
     notify_slo_updated,
     query_units,
-    start_policy_workflow,
 )
-from sla_management.temporal import start_slo_workflow
+from sla_management.temporal import start_policy_workflow, start_slo_workflow
 from sla_management.workflows.models import PolicyState
 from sla_management.workflows.policy import PolicyWorkflow
 from sla_management.workflows.slo import SLOWorkflow

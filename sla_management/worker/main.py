@@ -102,8 +102,7 @@ async def prune_history(db: Database, retention_days: int) -> None:
 async def ensure_loops(client: Client, db: Database, settings: Settings) -> None:
     """Start the workflow of every stored SLO and policy that has none running (a restored
     database, a new Temporal cluster, a loop terminated by hand). Starting is idempotent."""
-    from sla_management.services import start_policy_workflow
-    from sla_management.temporal import start_slo_workflow
+    from sla_management.temporal import start_policy_workflow, start_slo_workflow
 
     while True:
         try:

@@ -24,8 +24,8 @@ from sla_management.services import (
     notify_policy_updated,
     policy_with_defaults,
     retire_policy,
-    start_policy_workflow,
 )
+from sla_management.temporal import start_policy_workflow
 from sla_management.workflows.models import ResolveRequest
 
 router = APIRouter(prefix="/api/v1/policies", tags=["policies"])
