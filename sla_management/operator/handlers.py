@@ -11,7 +11,7 @@ kopf hands kwargs over loosely typed; they are read here and turned into domain 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -145,9 +145,43 @@ def _name_taken(memo: kopf.Memo, exc: Conflict) -> kopf.TemporaryError:
     return kopf.TemporaryError(str(exc), delay=delay)
 
 
-def _unavailable(memo: kopf.Memo, what: str, exc: Exception) -> tuple[str, float]:
+def _retry_later(
+    body: kopf.Body,
+    status: kopf.Status,
+    patch: kopf.Patch,
+    memo: kopf.Memo,
+    kind: Kind,
+    what: str,
+    exc: Exception,
+) -> kopf.TemporaryError:
+    """Show on the resource that a dependency is down; the caller raises what this returns."""
     delay = _settings(memo).operator.retry_delay_seconds
-    return f"{what}: {exc}; retrying every {delay:g}s", delay
+    message = f"the {kind.noun} cannot be {what} yet: {exc}; retrying every {delay:g}s"
+    _refused(body, status, patch, kind, "DependencyUnavailable", message)
+    return kopf.TemporaryError(message, delay=delay)
+
+
+async def _reconcile(
+    kind: Kind,
+    body: kopf.Body,
+    status: kopf.Status,
+    patch: kopf.Patch,
+    memo: kopf.Memo,
+    apply: Callable[[], Awaitable[tuple[Applied, str]]],
+) -> None:
+    """Apply a resource's spec and show the outcome on it: the same for SLOs and policies."""
+    try:
+        applied, stored_id = await apply()
+    except Rejected as exc:
+        _refused(body, status, patch, kind, exc.reason, exc.message)
+    except Conflict as exc:
+        message = f"{exc}; rename spec.name or remove the other {kind.noun}"
+        _refused(body, status, patch, kind, "NameTaken", message)
+        raise _name_taken(memo, exc) from exc
+    except UNAVAILABLE as exc:
+        raise _retry_later(body, status, patch, memo, kind, "applied", exc) from exc
+    else:
+        _applied(body, status, patch, kind, stored_id, applied)
 
 
 # SLODefinition -----------------------------------------------------------------------------
@@ -157,24 +191,16 @@ async def reconcile_slo(
     body: kopf.Body, meta: kopf.Meta, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, **_: Any
 ) -> None:
     services = _services(memo)
-    try:
+
+    async def apply() -> tuple[Applied, str]:
         spec = slo_with_defaults(services.settings, slo_spec_of(meta["namespace"], body.get("spec") or {}))
-        applied, slo = await apply_slo(services, meta["uid"], spec)
-    except Rejected as exc:
-        _refused(body, status, patch, SLO_KIND, exc.reason, exc.message)
-    except InvalidQuery as exc:
-        _refused(body, status, patch, SLO_KIND, "InvalidQuery", str(exc))
-    except Conflict as exc:
-        _refused(
-            body, status, patch, SLO_KIND, "NameTaken", f"{exc}; rename spec.name or remove the other SLO"
-        )
-        raise _name_taken(memo, exc) from exc
-    except UNAVAILABLE as exc:
-        message, delay = _unavailable(memo, "the SLO cannot be applied yet", exc)
-        _refused(body, status, patch, SLO_KIND, "DependencyUnavailable", message)
-        raise kopf.TemporaryError(message, delay=delay) from exc
-    else:
-        _applied(body, status, patch, SLO_KIND, slo.id, applied)
+        try:
+            applied, slo = await apply_slo(services, meta["uid"], spec)
+        except InvalidQuery as exc:
+            raise Rejected("InvalidQuery", str(exc)) from exc
+        return applied, slo.id
+
+    await _reconcile(SLO_KIND, body, status, patch, memo, apply)
 
 
 async def delete_slo(
@@ -184,9 +210,7 @@ async def delete_slo(
     try:
         await retire_slo(_services(memo), meta["uid"])
     except UNAVAILABLE as exc:
-        message, delay = _unavailable(memo, "the SLO cannot be removed yet", exc)
-        _refused(body, status, patch, SLO_KIND, "DependencyUnavailable", message)
-        raise kopf.TemporaryError(message, delay=delay) from exc
+        raise _retry_later(body, status, patch, memo, SLO_KIND, "removed", exc) from exc
     removed = f"workflow {workflow_id_for(meta['uid'])} cancelled, SLO removed"
     kopf.event(body, type="Normal", reason="Removed", message=removed)
 
@@ -249,27 +273,13 @@ async def reconcile_policy(
     body: kopf.Body, meta: kopf.Meta, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, **_: Any
 ) -> None:
     services = _services(memo)
-    try:
+
+    async def apply() -> tuple[Applied, str]:
         spec = _policy_spec(services.settings, body.get("spec") or {})
         applied, policy = await apply_policy(services, meta["uid"], spec)
-    except Rejected as exc:
-        _refused(body, status, patch, POLICY_KIND, exc.reason, exc.message)
-    except Conflict as exc:
-        _refused(
-            body,
-            status,
-            patch,
-            POLICY_KIND,
-            "NameTaken",
-            f"{exc}; rename spec.name or remove the other policy",
-        )
-        raise _name_taken(memo, exc) from exc
-    except UNAVAILABLE as exc:
-        message, delay = _unavailable(memo, "the policy cannot be applied yet", exc)
-        _refused(body, status, patch, POLICY_KIND, "DependencyUnavailable", message)
-        raise kopf.TemporaryError(message, delay=delay) from exc
-    else:
-        _applied(body, status, patch, POLICY_KIND, policy.id, applied)
+        return applied, policy.id
+
+    await _reconcile(POLICY_KIND, body, status, patch, memo, apply)
 
 
 async def delete_policy(
@@ -281,9 +291,7 @@ async def delete_policy(
         if policy is not None:  # None: never stored, or removed by an earlier attempt
             await retire_policy(services, policy)
     except UNAVAILABLE as exc:
-        message, delay = _unavailable(memo, "the policy cannot be removed yet", exc)
-        _refused(body, status, patch, POLICY_KIND, "DependencyUnavailable", message)
-        raise kopf.TemporaryError(message, delay=delay) from exc
+        raise _retry_later(body, status, patch, memo, POLICY_KIND, "removed", exc) from exc
     removed = f"freeze lifted, workflow {policy_workflow_id(meta['uid'])} cancelled, policy removed"
     kopf.event(body, type="Normal", reason="Removed", message=removed)
 
