@@ -9,13 +9,16 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+import httpx
 import pytest
+from fastapi import FastAPI
 
 from sla_management.adapters.active_freezes import APPLICATION_NAME, ActiveFreezes
 from sla_management.adapters.postgres import Database, PolicyStore
 from sla_management.config import Settings
 from sla_management.domain.freeze import FreezeEvent
 from sla_management.domain.policy import Scope
+from tests.conftest import ADMIN_HEADERS
 from tests.support.waiting import eventually
 
 
@@ -116,3 +119,29 @@ async def test_a_lost_listener_reconnects_and_follows_changes_again(
     opened = await store.open_freeze(freeze(f"ns-{uuid.uuid4().hex[:6]}"), [])
     await eventually(lambda: _holds(index, opened.id), timeout=5)
     await store.close_freeze(opened.id, datetime.now(UTC), "someone", "test", [])
+
+
+async def test_the_api_listens_and_its_gate_follows_a_freeze_written_elsewhere(
+    app: FastAPI, db: Database
+) -> None:
+    index: ActiveFreezes = app.state.services.active_freezes
+    await eventually(lambda: _true(index.listening), timeout=10)
+    namespace = f"ns-{uuid.uuid4().hex[:6]}"
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api", headers=ADMIN_HEADERS) as api:
+
+        async def allowed() -> bool:
+            answer = await api.get("/api/v1/gate", params={"namespace": namespace})
+            assert answer.status_code == 200, answer.text
+            return bool(answer.json()["allowed"])
+
+        assert await allowed()
+        store = PolicyStore(db)  # the worker's side: another pool, another connection
+        opened = await store.open_freeze(freeze(namespace), [])
+
+        async def blocked() -> bool:
+            return not await allowed()
+
+        await eventually(blocked, timeout=5, every=0.01)
+        await store.close_freeze(opened.id, datetime.now(UTC), "someone", "test", [])
+        await eventually(allowed, timeout=5, every=0.01)
