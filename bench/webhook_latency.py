@@ -133,8 +133,9 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
 
 
-async def bench(args: argparse.Namespace, settings: Settings, env: dict[str, str], work: Path) -> None:
-    runs = range(args.runs)
+async def bench(
+    runs: range, exporter: BurningRuns, settings: Settings, env: dict[str, str], work: Path
+) -> None:
     async with serve_cluster() as cluster:
         env = {
             **env,
@@ -154,7 +155,8 @@ async def bench(args: argparse.Namespace, settings: Settings, env: dict[str, str
             processes.spawn("api", [*cli, "api"], work, env=api_env),
         ]
         try:
-            processes.wait_for_http(f"http://127.0.0.1:{api_port}/health", 60)
+            # In a thread: the emulator serves from this event loop.
+            await asyncio.to_thread(processes.wait_for_http, f"http://127.0.0.1:{api_port}/health", 60)
             headers = {"Authorization": f"Bearer {TOKEN}"}
             async with httpx.AsyncClient(
                 base_url=f"http://127.0.0.1:{api_port}", headers=headers, timeout=30
@@ -182,8 +184,9 @@ async def bench(args: argparse.Namespace, settings: Settings, env: dict[str, str
                     if len(mine) == len(slos):
                         break
                     await asyncio.sleep(0.5)
+                assert len(mine) == len(slos), f"{len(mine)} of {len(slos)} SLOs have a first budget"
                 assert all(b["status"] == "NO_DATA" for b in mine), {b["status"] for b in mine}
-                args.exporter.burn(runs)
+                exporter.burn(runs)
                 deadline = time.monotonic() + 60
                 while not await scraped(settings.prometheus.url, len(runs)):
                     assert time.monotonic() < deadline, "Prometheus did not scrape the exporter"
@@ -222,7 +225,6 @@ def main() -> None:
     registry.register(exporter)
     exporter_port = processes.free_port()
     start_http_server(exporter_port, addr="127.0.0.1", registry=registry)
-    args.exporter = exporter
 
     started: list[processes.Service] = []
     database = f"bench_webhook_{uuid.uuid4().hex[:8]}"
@@ -255,7 +257,7 @@ def main() -> None:
             temporal=TemporalSettings(address=temporal.address, task_queue=f"bench-{uuid.uuid4().hex[:8]}"),
         )
         env = {**os.environ, **settings_env(settings), "LOG_LEVEL": "WARNING"}
-        asyncio.run(bench(args, settings, env, work))
+        asyncio.run(bench(range(args.runs), exporter, settings, env, work))
     finally:
         for service in reversed(started):
             service.stop()

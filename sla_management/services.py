@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
-from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from sla_management.adapters.active_freezes import ActiveFreezes
@@ -26,8 +25,7 @@ from sla_management.domain.policy import Policy, PolicySpec
 from sla_management.domain.promql import detect_unit
 from sla_management.domain.slo import SLO, QueryUnit, SLOSpec
 from sla_management.temporal import cancel_slo_workflow, connect, start_policy_workflow, start_slo_workflow
-from sla_management.workflows.models import PolicyState, PolicyWorkflowInput, ResolveRequest
-from sla_management.workflows.policy import PolicyWorkflow
+from sla_management.workflows.models import PolicyState, ResolveRequest
 
 
 class ServiceUnavailable(Exception):
@@ -196,15 +194,11 @@ async def retire_policy(services: Services, policy: Policy) -> None:
         if not held:
             await store.delete_policy(policy.id)
             return
-        handle = await temporal.start_workflow(
-            PolicyWorkflow.run,
-            PolicyWorkflowInput(
-                policy=policy.model_copy(update={"min_freeze_minutes": _HOLD_MINUTES}),
-                state=PolicyState(freeze=held[0], loaded=True),
-            ),
-            id=policy.workflow_id,
-            task_queue=task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        handle = await start_policy_workflow(
+            temporal,
+            policy.model_copy(update={"min_freeze_minutes": _HOLD_MINUTES}),
+            task_queue,
+            state=PolicyState(freeze=held[0], loaded=True),
         )
         # Already lifted by whatever run answered: nothing left to do there.
         with contextlib.suppress(WorkflowUpdateFailedError):

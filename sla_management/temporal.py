@@ -14,7 +14,8 @@ from sla_management.config import Settings
 from sla_management.domain.policy import Observation, Policy
 from sla_management.domain.slo import SLO
 from sla_management.observability.tracing import temporal_interceptor
-from sla_management.workflows.models import LoopParams, PolicyWorkflowInput, SLOWorkflowInput
+from sla_management.workflows.models import LoopParams, PolicyState, PolicyWorkflowInput, SLOWorkflowInput
+from sla_management.workflows.policy import PolicyWorkflow
 from sla_management.workflows.slo import (
     BUDGET_STATUS,
     BURN_LEVEL,
@@ -75,15 +76,19 @@ async def start_slo_workflow(
 
 
 async def start_policy_workflow(
-    client: Client, policy: Policy, task_queue: str, *, observe: Observation | None = None
-) -> None:
+    client: Client,
+    policy: Policy,
+    task_queue: str,
+    *,
+    observe: Observation | None = None,
+    state: PolicyState | None = None,
+) -> WorkflowHandle[PolicyWorkflow, None]:
     """Start the policy's workflow; an already running one is success. With `observe`, the
-    observation is delivered as a signal-with-start, so it reaches the workflow either way."""
-    from sla_management.workflows.policy import PolicyWorkflow
-
-    await client.start_workflow(
+    observation is delivered as a signal-with-start, so it reaches the workflow either way;
+    `state` seeds a fresh run (retiring a policy hands it the freeze to lift)."""
+    return await client.start_workflow(
         PolicyWorkflow.run,
-        PolicyWorkflowInput(policy=policy),
+        PolicyWorkflowInput(policy=policy, state=state),
         id=policy.workflow_id,
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,

@@ -77,9 +77,6 @@ class ActiveFreezes:
                 delay = 0.5  # the connection was up: the next outage starts the backoff afresh
             except Exception as exc:  # whatever broke it, keep supervising; reads stay correct
                 log.warning("freeze listener down; the gate reads PostgreSQL meanwhile", error=str(exc))
-            finally:
-                self._listening = False
-                self._invalidate()
             await asyncio.sleep(delay)
             delay = min(delay * 2, self._max_backoff)
 
@@ -95,11 +92,11 @@ class ActiveFreezes:
             self._listening = True
             log.info("freeze listener up")
             while not lost.is_set():
-                with contextlib.suppress(TimeoutError):
+                try:
                     await asyncio.wait_for(lost.wait(), timeout=self._ping_seconds)
-                    break
-                # A silent network loss closes nothing; a query with a deadline notices it.
-                await conn.fetchval("SELECT 1", timeout=self._ping_seconds)
+                except TimeoutError:
+                    # A silent network loss closes nothing; a query with a deadline notices it.
+                    await conn.fetchval("SELECT 1", timeout=self._ping_seconds)
             raise ConnectionError("the listening connection to PostgreSQL was closed")
         finally:
             self._listening = False

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import pytest
 
 from sla_management.adapters.cache import BudgetCache
@@ -29,24 +31,30 @@ async def test_postgres_ssl_mode_gives_an_encrypted_session(stack: Stack) -> Non
     assert encrypted is True
 
 
-async def test_redis_tls_is_used_when_asked(stack: Stack) -> None:
-    # The test Redis speaks plain TCP only: a client that insists on TLS must fail to talk to it.
-    plain = BudgetCache(RedisSettings(cluster_nodes=[stack.redis_node]))
-    tls = BudgetCache(RedisSettings(cluster_nodes=[stack.redis_node], ssl=True))
+class Client(Protocol):
+    async def ping(self) -> bool: ...
+    async def aclose(self) -> None: ...
+
+
+async def assert_only_plain_answers(plain: Client, tls: Client) -> None:
+    """The test servers speak plain TCP only: a client that insists on TLS must fail there."""
     try:
         assert await plain.ping() is True
         assert await tls.ping() is False
     finally:
         await plain.aclose()
         await tls.aclose()
+
+
+async def test_redis_tls_is_used_when_asked(stack: Stack) -> None:
+    await assert_only_plain_answers(
+        BudgetCache(RedisSettings(cluster_nodes=[stack.redis_node])),
+        BudgetCache(RedisSettings(cluster_nodes=[stack.redis_node], ssl=True)),
+    )
 
 
 async def test_kafka_tls_is_used_when_asked(stack: Stack) -> None:
-    plain = KafkaPublisher(KafkaSettings(bootstrap_servers=[stack.kafka_address]))
-    tls = KafkaPublisher(KafkaSettings(bootstrap_servers=[stack.kafka_address], security_protocol="SSL"))
-    try:
-        assert await plain.ping() is True
-        assert await tls.ping() is False
-    finally:
-        await plain.aclose()
-        await tls.aclose()
+    await assert_only_plain_answers(
+        KafkaPublisher(KafkaSettings(bootstrap_servers=[stack.kafka_address])),
+        KafkaPublisher(KafkaSettings(bootstrap_servers=[stack.kafka_address], security_protocol="SSL")),
+    )
