@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sla_management.adapters.migrations import upgrade
-from sla_management.adapters.postgres import Database, PolicyStore
+from sla_management.adapters.postgres import Database, FreezeRepository
 from sla_management.config import PostgreSQLSettings
 from sla_management.devstack.processes import create_database, drop_database, free_port, port_is_open
 from sla_management.domain.freeze import FreezeEvent
@@ -45,9 +45,9 @@ BARE = textwrap.dedent(
 
 async def seed(pg: PostgreSQLSettings) -> None:
     db = Database(pg)
-    store = PolicyStore(db)
+    store = FreezeRepository(db)
     for i in range(5):
-        await store.open_freeze(
+        await store.open(
             FreezeEvent(
                 id=str(uuid.uuid4()),
                 policy_id=f"p{i}",

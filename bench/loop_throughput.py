@@ -34,9 +34,9 @@ import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.stack import BENCH, WORK, BenchStack, bench_stack, build_slo, settings_env
-from sla_management.adapters.postgres import Database
+from sla_management.adapters.postgres import Database, SLORepository
 from sla_management.devstack import processes
-from sla_management.temporal import connect, start_slo_workflow
+from sla_management.workflows.client import connect, start_slo
 
 RESULTS = WORK / "results"
 
@@ -174,8 +174,8 @@ async def start_workflows(stack: BenchStack, n: int, mode: str, interval: float)
 
     async def one(slo):  # type: ignore[no-untyped-def]
         async with gate:
-            stored = await db.insert_slo(slo)
-            await start_slo_workflow(client, stored, settings)
+            stored = await SLORepository(db).insert(slo)
+            await start_slo(client, stored, settings)
 
     await asyncio.gather(*(one(s) for s in slos))
     took = time.monotonic() - began

@@ -148,6 +148,8 @@ async def bench(
             **env,
             "API__PORT": str(api_port),
             "AUTH__STATIC_TOKENS": f'[{{"name":"bench","role":"admin","token":"{TOKEN}"}}]',
+            # The same secret serves as the webhook's token, so one client posts both.
+            "ALERTMANAGER__WEBHOOK_TOKEN": TOKEN,
         }
         cli = [sys.executable, "-m", "sla_management.cli"]
         procs = [

@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from sla_management.domain.windows import Thresholds
+
+# The spec's defaults, written once: the domain's own.
+_DEFAULTS = Thresholds()
 
 
 def _split_list(value: object) -> object:
@@ -94,16 +99,21 @@ class KafkaSettings(BaseModel):
 class AlertmanagerSettings(BaseModel):
     url: str = "http://alertmanager.monitoring.svc.cluster.local:9093"
     webhook_path: str = "/webhooks/alertmanager"
-    # When set, the webhook demands `Authorization: Bearer <token>` (Alertmanager's
-    # http_config.authorization sends exactly that).
+    # The webhook demands `Authorization: Bearer <token>` (Alertmanager's
+    # http_config.authorization sends exactly that). Without a token it refuses every post,
+    # unless `webhook_auth` is `none`, set on purpose (a network-policed cluster, say).
     webhook_token: str | None = None
+    webhook_auth: Literal["token", "none"] = "token"
+    # Posts per caller address; Alertmanager sends one per alert group and interval, and does
+    # not retry a 4xx, so this is generous: it stops floods, not Alertmanager.
+    webhook_rate_limit: str = "600/minute"
 
 
 class CalculatorSettings(BaseModel):
     calculation_interval_seconds: float = 30
     error_budget_window_days: int = 30
-    burn_rate_fast_threshold: float = 14.4
-    burn_rate_slow_threshold: float = 6
+    burn_rate_fast_threshold: float = _DEFAULTS.burn_fast
+    burn_rate_slow_threshold: float = _DEFAULTS.burn_slow
     # Data younger than this is not folded into the loop's completed buckets: scrapes and
     # remote-write arrive late, and a bucket once folded is never re-read.
     settle_seconds: int = 300
@@ -119,9 +129,9 @@ class CalculatorSettings(BaseModel):
 
 
 class PolicySettings(BaseModel):
-    freeze_threshold_percent: float = 20
+    freeze_threshold_percent: float = _DEFAULTS.freeze_percent
     auto_unfreeze_enabled: bool = True
-    unfreeze_threshold_percent: float = 50
+    unfreeze_threshold_percent: float = _DEFAULTS.unfreeze_percent
 
 
 class TemporalSettings(BaseModel):
@@ -236,6 +246,15 @@ class Settings(BaseSettings):
     operator: OperatorSettings = Field(default_factory=OperatorSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     log_level: str = "INFO"
+
+    def thresholds(self) -> Thresholds:
+        """The one `Thresholds` value the loops, the policies and the rule generator use."""
+        return Thresholds(
+            burn_fast=self.calculator.burn_rate_fast_threshold,
+            burn_slow=self.calculator.burn_rate_slow_threshold,
+            freeze_percent=self.policy.freeze_threshold_percent,
+            unfreeze_percent=self.policy.unfreeze_threshold_percent,
+        )
 
 
 @lru_cache

@@ -30,6 +30,7 @@ from sla_management.adapters.postgres import Database
 from sla_management.adapters.prometheus import PrometheusClient
 from sla_management.api.app import create_app
 from sla_management.config import (
+    AlertmanagerSettings,
     APISettings,
     AuthSettings,
     CalculatorSettings,
@@ -43,13 +44,16 @@ from sla_management.config import (
     TemporalSettings,
     WorkerSettings,
 )
+from sla_management.control.clients import Clients
 from sla_management.devstack import processes
-from sla_management.temporal import connect
 from sla_management.worker.main import build_worker
+from sla_management.workflows.client import connect
 from tests.support import promdata
 
 TOKENS = {"admin": "test-admin-token", "editor": "test-editor-token", "viewer": "test-viewer-token"}
 ADMIN_HEADERS = {"Authorization": f"Bearer {TOKENS['admin']}"}
+WEBHOOK_TOKEN = "test-webhook-token"
+WEBHOOK_HEADERS = {"Authorization": f"Bearer {WEBHOOK_TOKEN}"}
 
 # Waits inside retries would only slow the tests down; behaviour is unchanged.
 stamina.set_testing(True, attempts=3)
@@ -79,6 +83,7 @@ class Stack:
             ),
             temporal=TemporalSettings(address=self.temporal_address, task_queue=f"tq-{uuid.uuid4().hex[:8]}"),
             api=APISettings(),
+            alertmanager=AlertmanagerSettings(webhook_token=WEBHOOK_TOKEN),
             worker=WorkerSettings(metrics_port=0),
             kubernetes=KubernetesSettings(enabled=False),
             auth=AuthSettings(
@@ -152,26 +157,32 @@ def settings(stack: Stack) -> Settings:
 
 @dataclass
 class Runtime:
-    settings: Settings
+    clients: Clients
     client: Client
-    db: Database
-    cache: BudgetCache
-    prometheus: PrometheusClient
     relay: OutboxRelay
     enforcer: Any = None
+
+    @property
+    def settings(self) -> Settings:
+        return self.clients.settings
+
+    @property
+    def db(self) -> Database:
+        return self.clients.db
+
+    @property
+    def cache(self) -> BudgetCache:
+        return self.clients.cache
+
+    @property
+    def prometheus(self) -> PrometheusClient:
+        return self.clients.prometheus
 
 
 @asynccontextmanager
 async def running_worker(runtime: Runtime, task_queue: str | None = None) -> AsyncIterator[Worker]:
-    worker = build_worker(
-        runtime.client,
-        runtime.settings,
-        prometheus=runtime.prometheus,
-        db=runtime.db,
-        cache=runtime.cache,
-        relay=runtime.relay,
-        enforcer=runtime.enforcer,
-        task_queue=task_queue,
+    worker = await build_worker(
+        runtime.clients, relay=runtime.relay, enforcer=runtime.enforcer, task_queue=task_queue
     )
     async with worker:
         yield worker
@@ -179,22 +190,18 @@ async def running_worker(runtime: Runtime, task_queue: str | None = None) -> Asy
 
 @pytest.fixture
 async def runtime(settings: Settings, temporal_client: Client) -> AsyncIterator[Runtime]:
-    db = Database(settings.postgresql)
-    await db.connect()
-    cache = BudgetCache(settings.redis)
-    prometheus = PrometheusClient(settings.prometheus.url, timeout_seconds=10, max_retries=1)
+    clients = Clients.open(settings, temporal=temporal_client)
+    await clients.db.connect()
     publisher = KafkaPublisher(settings.kafka)
-    relay = OutboxRelay(db, publisher, settings.kafka)
+    relay = OutboxRelay(clients.outbox, publisher, settings.kafka)
     relay_task = asyncio.create_task(relay.run())
     try:
-        yield Runtime(settings, temporal_client, db, cache, prometheus, relay)
+        yield Runtime(clients, temporal_client, relay)
     finally:
         relay_task.cancel()
         await asyncio.gather(relay_task, return_exceptions=True)
         await publisher.aclose()
-        await cache.aclose()
-        await prometheus.aclose()
-        await db.close()
+        await clients.aclose()
 
 
 @pytest.fixture

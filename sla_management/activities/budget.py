@@ -1,34 +1,27 @@
 """Activities of the SLO loop: read the SLI from Prometheus, record the budget.
 
-Thin classes over injected clients: the math stays in `domain`, the wiring in `worker`.
+Thin classes over injected clients: the math stays in `domain`, the wiring in `worker`, and the
+policy fan-out (which SLO loop wakes which policy) in `control/fanout.py`, handed in as a callable.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 
 import structlog
 from temporalio import activity
-from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from sla_management.adapters.cache import BudgetCache
-from sla_management.adapters.kafka import OutboxRelay
-from sla_management.adapters.postgres import Database, OutboxEvent, PolicyStore
-from sla_management.adapters.prometheus import (
-    PrometheusClient,
-    PrometheusUnavailable,
-    PromQLError,
-    ShapeError,
-)
+from sla_management.adapters.postgres import BudgetRepository, OutboxEvent
+from sla_management.adapters.prometheus import PrometheusClient
 from sla_management.config import KafkaSettings
 from sla_management.domain.budget import BudgetStatus, ErrorBudget
 from sla_management.domain.plan import QueryResults
-from sla_management.domain.policy import Observation, Policy, band
+from sla_management.errors import PrometheusUnavailable, QueryRejected, ResultShapeError
 from sla_management.observability import metrics
-from sla_management.temporal import start_policy_workflow
 from sla_management.workflows.models import QuerySLIInput, RecordBudgetInput
 
 log = structlog.get_logger(__name__)
@@ -42,6 +35,9 @@ SEVERITY = {
     BudgetStatus.UNKNOWN: "warning",
 }
 
+# Tells the policies that watch an SLO about its new budget (`control.fanout.PolicyFanOut`).
+FanOut = Callable[[RecordBudgetInput], Awaitable[None]]
+
 
 class SLIActivities:
     def __init__(self, prometheus: PrometheusClient) -> None:
@@ -52,7 +48,7 @@ class SLIActivities:
         started = time.perf_counter()
         try:
             results = await self._prometheus.run_plan(inp.plan)
-        except (PromQLError, ShapeError) as exc:
+        except (QueryRejected, ResultShapeError) as exc:
             # Retrying cannot fix a query Prometheus rejects; the budget becomes UNKNOWN.
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from exc
         except PrometheusUnavailable as exc:
@@ -63,76 +59,43 @@ class SLIActivities:
 
 
 def budget_event(budget: ErrorBudget, event_id: str, settings: KafkaSettings) -> OutboxEvent:
-    payload = {
-        "eventId": event_id,
-        "eventType": "BUDGET_CALCULATED",
-        "budget": budget.model_dump(mode="json", by_alias=True),
-    }
-    return OutboxEvent(
-        topic=settings.budget_topic,
-        key=budget.slo_id,
-        payload=payload,
-        headers={
-            "event_type": "BUDGET_CALCULATED",
-            "service_name": budget.service_name,
-            "severity": SEVERITY[budget.status],
-            "event_id": event_id,
-        },
+    return OutboxEvent.envelope(
+        settings.budget_topic,
         event_id=uuid.UUID(event_id),
+        event_type="BUDGET_CALCULATED",
+        key=budget.slo_id,
+        service_name=budget.service_name,
+        severity=SEVERITY[budget.status],
+        body={"budget": budget.model_dump(mode="json", by_alias=True)},
     )
-
-
-@dataclass(frozen=True)
-class _Selectable:
-    namespace: str
-    service_name: str
-    layer: str | None
-    labels: dict[str, str]
-
-
-class PolicyDirectory:
-    """Policies read from PostgreSQL at most every few seconds: every pass of every SLO asks
-    which policies watch it."""
-
-    def __init__(self, store: PolicyStore, ttl_seconds: float = 5.0) -> None:
-        self._store = store
-        self._ttl = ttl_seconds
-        self._policies: list[Policy] = []
-        self._loaded_at = float("-inf")
-
-    async def all(self) -> list[Policy]:
-        if time.monotonic() - self._loaded_at > self._ttl:
-            self._policies = await self._store.list_policies()
-            self._loaded_at = time.monotonic()
-        return self._policies
 
 
 class BudgetActivities:
     def __init__(
         self,
-        db: Database,
+        budgets: BudgetRepository,
         cache: BudgetCache,
         kafka: KafkaSettings,
-        relay: OutboxRelay | None = None,
-        client: Client | None = None,
-        policies: PolicyDirectory | None = None,
+        *,
+        published: Callable[[], None] | None = None,
+        fan_out: FanOut | None = None,
     ) -> None:
-        self._db = db
+        self._budgets = budgets
         self._cache = cache
         self._kafka = kafka
-        self._relay = relay
-        self._client = client
-        self._policies = policies
+        self._published = published
+        self._fan_out = fan_out
 
     @activity.defn(name="record_budget")
     async def record_budget(self, inp: RecordBudgetInput) -> None:
         budget = inp.budget
         event = budget_event(budget, inp.event_id, self._kafka)
-        # Raises DatabaseUnavailable while PostgreSQL is down: Temporal retries, nothing lost.
-        await self._db.save_budget(budget, event.event_id, write_history=inp.write_history, events=[event])
+        # One transaction: current budget, history row, outbox event. Raises DatabaseUnavailable
+        # while PostgreSQL is down: Temporal retries, nothing lost.
+        await self._budgets.save(budget, event.event_id, write_history=inp.write_history, events=[event])
         await self._cache.put(budget)
-        if self._relay is not None:
-            self._relay.wake()
+        if self._published is not None:
+            self._published()
         metrics.CALCULATIONS.labels(budget.slo_id, budget.service_name, budget.status.value).inc()
         metrics.set_budget(
             budget.slo_id,
@@ -143,7 +106,9 @@ class BudgetActivities:
             burn_rates=budget.burn_rates,
             calculated_at=budget.calculated_at,
         )
-        await self._notify_policies(inp)
+        # Then, apart from the record: which policies hear of it.
+        if self._fan_out is not None:
+            await self._fan_out(inp)
         log.info(
             "budget recorded",
             slo_id=budget.slo_id,
@@ -152,18 +117,3 @@ class BudgetActivities:
             remaining_percent=budget.remaining_percent,
             workflow_id=activity.info().workflow_id,
         )
-
-    async def _notify_policies(self, inp: RecordBudgetInput) -> None:
-        """Signal each watching policy when the budget crossed something it decides on."""
-        if self._client is None or self._policies is None:
-            return
-        budget = inp.budget
-        probe = _Selectable(budget.namespace, budget.service_name, inp.layer, inp.labels)
-        now = Observation.of(budget, inp.slo_name)
-        for policy in await self._policies.all():
-            if not policy.covers(probe):
-                continue
-            if not inp.notify_policies and band(policy, inp.previous) == band(policy, now):
-                continue
-            await start_policy_workflow(self._client, policy, activity.info().task_queue, observe=now)
-            metrics.POLICY_SIGNALS.inc()

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import structlog
 from temporalio import activity
 
-from sla_management.adapters.postgres import AuditLog, Database, OutboxEvent, PolicyStore
+from sla_management.adapters.postgres import (
+    AuditRepository,
+    BudgetRepository,
+    FreezeRepository,
+    OutboxEvent,
+    SLORepository,
+)
 from sla_management.config import KafkaSettings
 from sla_management.domain.freeze import FreezeEvent
 from sla_management.domain.policy import Observation, Policy, Scope
@@ -22,48 +29,45 @@ log = structlog.get_logger(__name__)
 
 
 def freeze_event(event: FreezeEvent, kind: str, settings: KafkaSettings) -> OutboxEvent:
-    # Derived from the freeze id, so a retried activity writes the same event id.
-    event_id = uuid.uuid5(uuid.UUID(event.id), kind)
-    return OutboxEvent(
-        topic=settings.freeze_topic,
+    return OutboxEvent.envelope(
+        settings.freeze_topic,
+        # Derived from the freeze id, so a retried activity writes the same event id.
+        event_id=uuid.uuid5(uuid.UUID(event.id), kind),
+        event_type=kind,
         key=event.policy_id,
-        payload={
-            "eventId": str(event_id),
-            "eventType": kind,
-            "freeze": event.model_dump(mode="json", by_alias=True),
-        },
-        headers={
-            "event_type": kind,
-            "service_name": event.target if event.scope is Scope.SERVICE else "",
-            "severity": "critical" if kind == "FREEZE_ACTIVATED" else "info",
-            "event_id": str(event_id),
-        },
-        event_id=event_id,
+        service_name=event.target if event.scope is Scope.SERVICE else "",
+        severity="critical" if kind == "FREEZE_ACTIVATED" else "info",
+        body={"freeze": event.model_dump(mode="json", by_alias=True)},
     )
 
 
 class FreezeActivities:
     def __init__(
         self,
-        db: Database,
-        store: PolicyStore,
+        *,
+        slos: SLORepository,
+        budgets: BudgetRepository,
+        freezes: FreezeRepository,
+        audit: AuditRepository,
         kafka: KafkaSettings,
         enforcer: KubernetesEnforcer | None,
-        wake_relay: object | None = None,
+        published: Callable[[], None] | None = None,
     ) -> None:
-        self._db = db
-        self._store = store
+        self._slos = slos
+        self._budgets = budgets
+        self._freezes = freezes
+        self._audit_log = audit
         self._kafka = kafka
         self._enforcer = enforcer
-        self._wake = getattr(wake_relay, "wake", None)
+        self._wake = published
 
     def _published(self) -> None:
-        if callable(self._wake):
+        if self._wake is not None:
             self._wake()
 
     async def _audit(self, action: str, event: FreezeEvent, before: FreezeEvent | None) -> None:
         # A retried activity may write its decision twice; the trail then shows both attempts.
-        await AuditLog(self._db).record(
+        await self._audit_log.record(
             actor=f"policy-workflow:{event.policy_id}",
             role="system",
             action=action,
@@ -76,17 +80,13 @@ class FreezeActivities:
 
     @activity.defn(name="load_observations")
     async def load_observations(self, policy: Policy) -> list[Observation]:
-        slos = [s for s in await self._db.list_slos(limit=100_000) if policy.covers(s)]
-        observations = []
-        for slo in slos:
-            budget = await self._db.current_budget(slo.id)
-            if budget is not None:
-                observations.append(Observation.of(budget, slo.name))
-        return observations
+        watched = {s.id: s for s in await self._slos.all() if policy.covers(s)}
+        budgets = await self._budgets.current_of(list(watched))
+        return [Observation.of(b, watched[b.slo_id].name) for b in budgets]
 
     @activity.defn(name="open_freeze")
     async def open_freeze(self, event: FreezeEvent) -> FreezeEvent:
-        stored = await self._store.open_freeze(event, [freeze_event(event, "FREEZE_ACTIVATED", self._kafka)])
+        stored = await self._freezes.open(event, [freeze_event(event, "FREEZE_ACTIVATED", self._kafka)])
         self._published()
         await self._audit("freeze.activate", event, before=None)
         metrics.FREEZES_ACTIVATED.labels(scope=event.scope.value).inc()
@@ -103,7 +103,7 @@ class FreezeActivities:
     @activity.defn(name="close_freeze")
     async def close_freeze(self, event: FreezeEvent) -> FreezeEvent:
         assert event.resolved_at is not None and event.resolved_by is not None
-        closed = await self._store.close_freeze(
+        closed = await self._freezes.close(
             event.id,
             event.resolved_at,
             event.resolved_by,
@@ -124,7 +124,7 @@ class FreezeActivities:
 
     @activity.defn(name="rescope_freeze")
     async def rescope_freeze(self, event: FreezeEvent) -> FreezeEvent:
-        return await self._store.rescope_freeze(event.id, event.namespaces) or event
+        return await self._freezes.rescope(event.id, event.namespaces) or event
 
     @activity.defn(name="enforce_freezes")
     async def enforce_freezes(self, inp: EnforceInput) -> EnforceResult:
@@ -133,7 +133,7 @@ class FreezeActivities:
         event, keeps overlapping freezes right when one of them ends."""
         if self._enforcer is None:
             return EnforceResult(skipped="no Kubernetes API configured (KUBERNETES__ENABLED=false)")
-        active = [f for f in await self._store.active_freezes() if f.blocks]
+        active = [f for f in await self._freezes.active() if f.blocks]
         touched: list[str] = []
         for namespace in inp.namespaces:
             covering = [f for f in active if f.scope is not Scope.SERVICE and f.applies_to(namespace, None)]

@@ -18,7 +18,7 @@ from typing import Any
 import asyncpg
 import structlog
 
-from sla_management.adapters.postgres import Database, PolicyStore
+from sla_management.adapters.postgres import Database, FreezeRepository
 from sla_management.domain.freeze import FreezeEvent
 
 log = structlog.get_logger(__name__)
@@ -36,7 +36,7 @@ class ActiveFreezes:
         ping_seconds: float = 10.0,
         max_backoff_seconds: float = 10.0,
     ) -> None:
-        self._store = PolicyStore(db)
+        self._freezes = FreezeRepository(db)
         self._settings = db.settings
         self._ping_seconds = ping_seconds
         self._max_backoff = max_backoff_seconds
@@ -55,7 +55,7 @@ class ActiveFreezes:
         if snapshot is not None:
             return snapshot
         version = self._version
-        loaded = await self._store.active_freezes()
+        loaded = await self._freezes.active()
         if self._listening and version == self._version:
             self._snapshot = loaded
         return loaded

@@ -16,8 +16,9 @@ import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from sla_management.adapters.postgres import Database, DatabaseUnavailable
+from sla_management.adapters.postgres import OutboxRepository
 from sla_management.config import KafkaSettings
+from sla_management.errors import DatabaseUnavailable
 from sla_management.observability import metrics
 from sla_management.observability.tracing import producer_span
 
@@ -99,8 +100,8 @@ class KafkaPublisher:
 class OutboxRelay:
     """Drains `event_outbox` to Kafka; wake it after a write for low latency."""
 
-    def __init__(self, db: Database, publisher: KafkaPublisher, settings: KafkaSettings) -> None:
-        self._db = db
+    def __init__(self, outbox: OutboxRepository, publisher: KafkaPublisher, settings: KafkaSettings) -> None:
+        self._outbox = outbox
         self._publisher = publisher
         self._settings = settings
         self._wake = asyncio.Event()
@@ -111,23 +112,16 @@ class OutboxRelay:
     async def drain_once(self) -> int:
         sent = 0
         failure: Exception | None = None
-        async with self._db.pending_events(self._settings.relay_batch_size) as (conn, rows):
-            for row in rows:
+        async with self._outbox.pending(self._settings.relay_batch_size) as batch:
+            for row in batch.rows:
                 try:
                     await self._publisher.send(row["topic"], row["key"], row["payload"], row["headers"])
                 except (KafkaError, OSError) as exc:
-                    await conn.execute(
-                        "UPDATE event_outbox SET attempts = attempts + 1, last_error = $2 WHERE event_id = $1",
-                        row["event_id"],
-                        str(exc)[:500],
-                    )
+                    await batch.failed(row["event_id"], str(exc))
                     # Commit what was sent before the failure so it is not sent again.
                     failure = exc
                     break
-                await conn.execute(
-                    "UPDATE event_outbox SET published_at = now(), attempts = attempts + 1 WHERE event_id = $1",
-                    row["event_id"],
-                )
+                await batch.sent(row["event_id"])
                 sent += 1
         if failure is not None:
             raise failure
@@ -141,7 +135,7 @@ class OutboxRelay:
                 backoff = self._settings.relay_interval_seconds
                 if sent >= self._settings.relay_batch_size:
                     continue  # more waiting
-                metrics.OUTBOX_PENDING.set(0 if sent == 0 else await self._db.pending_count())
+                metrics.OUTBOX_PENDING.set(0 if sent == 0 else await self._outbox.pending_count())
             except (KafkaError, OSError, DatabaseUnavailable) as exc:
                 log.warning("event relay paused", error=str(exc), retry_in=backoff)
                 backoff = min(backoff * 2, 30.0)

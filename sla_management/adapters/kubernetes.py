@@ -27,6 +27,8 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config import ConfigException
 
+from sla_management.errors import Unavailable
+
 FREEZE: Final = "neural-hive.io/sla-freeze"
 FREEZE_POLICY_ID: Final = "neural-hive.io/freeze-policy-id"
 FREEZE_EVENT_ID: Final = "neural-hive.io/freeze-event-id"
@@ -55,7 +57,7 @@ class KubernetesError(Exception):
         self.status = status
 
 
-class KubernetesUnavailable(KubernetesError):
+class KubernetesUnavailable(KubernetesError, Unavailable):
     """The API server did not answer usefully (5xx, 429, connection refused, timeout): retry."""
 
 

@@ -12,26 +12,16 @@ import httpx
 import stamina
 
 from sla_management.domain.plan import MAX_RANGE_POINTS, InstantQuery, QueryPlan, QueryResults, RangeQuery
+from sla_management.errors import PrometheusUnavailable, QueryRejected, ResultShapeError
 from sla_management.observability import metrics
 
 # Tags each query's answers in a batched request; a name no exporter would use.
 _KEY_LABEL = "sla_management_query_key"
 
 
-class PrometheusError(Exception):
-    """Base class; `str()` is the message shown to users."""
-
-
-class PromQLError(PrometheusError):
-    """Prometheus rejected the query (bad_data): its own error text, never retried."""
-
-
-class PrometheusUnavailable(PrometheusError):
-    """Prometheus did not answer usefully after every retry."""
-
-
-class ShapeError(PrometheusError):
-    """The query ran but did not return what the SLI needs (e.g. several series)."""
+# The adapter's failures are the control plane's own errors (sla_management/errors.py).
+PromQLError = QueryRejected
+ShapeError = ResultShapeError
 
 
 @dataclass(frozen=True)

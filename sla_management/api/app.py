@@ -13,15 +13,17 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sla_management import __version__
-from sla_management.adapters.postgres import DatabaseUnavailable
 from sla_management.api import errors
 from sla_management.api.auth import Authenticator, Role, require
-from sla_management.api.deps import Services
 from sla_management.api.routes import audit, budgets, gate, health, interop, policies, rules, slos, webhooks
 from sla_management.config import Settings, get_settings
+from sla_management.control.clients import Clients
+from sla_management.control.gauges import dependency_refresher
+from sla_management.errors import DatabaseUnavailable
 from sla_management.observability.http import RequestTelemetryMiddleware, add_metrics_routes
-from sla_management.observability.refresh import dependency_refresher
 from sla_management.observability.tracing import configure_tracing, instrument_app
+
+log = structlog.get_logger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -30,22 +32,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = Services(settings)
-        app.state.services = services
+        clients = Clients.open(settings)
+        app.state.clients = clients
         try:
-            await services.db.connect()
+            await clients.db.connect()
         except DatabaseUnavailable:
             pass  # connected on first use; /ready reports it meanwhile
-        telemetry = dependency_refresher(
-            settings,
-            db=services.db,
-            cache=services.cache,
-            prometheus=services.prometheus,
-            temporal=services.temporal,
-        )
+        if settings.alertmanager.webhook_auth == "none":
+            log.warning(
+                "the Alertmanager webhook takes posts without a token (ALERTMANAGER__WEBHOOK_AUTH=none)"
+            )
+        elif not settings.alertmanager.webhook_token:
+            log.warning("the Alertmanager webhook refuses every post: set ALERTMANAGER__WEBHOOK_TOKEN")
+        telemetry = dependency_refresher(clients)
         background = [
             asyncio.create_task(telemetry.run()),
-            asyncio.create_task(services.active_freezes.run()),
+            asyncio.create_task(clients.active_freezes.run()),
         ]
         try:
             yield
@@ -54,7 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
             await telemetry.aclose()
-            await services.aclose()
+            await clients.aclose()
 
     app = FastAPI(
         title="SLA Management System",

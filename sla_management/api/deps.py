@@ -1,4 +1,4 @@
-"""Process-wide clients for the API, opened in the lifespan and reached through `Deps`."""
+"""What a route gets: the process's clients (opened in the lifespan) and who is calling."""
 
 from __future__ import annotations
 
@@ -6,16 +6,20 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-# Shared with the operator; re-exported here because every route imports them from deps.
-from sla_management.services import Services, ServiceUnavailable
+from sla_management.api.auth import Principal
+from sla_management.control.audit import Actor
+from sla_management.control.clients import Clients
 
-__all__ = ["Deps", "ServiceUnavailable", "Services", "get_services"]
 
-
-async def get_services(request: Request) -> Services:
+async def get_clients(request: Request) -> Clients:
     # async: FastAPI runs a plain `def` dependency in a worker thread, a hop on every request.
-    services: Services = request.app.state.services
-    return services
+    clients: Clients = request.app.state.clients
+    return clients
 
 
-Deps = Annotated[Services, Depends(get_services)]
+Deps = Annotated[Clients, Depends(get_clients)]
+
+
+def actor(request: Request, principal: Principal) -> Actor:
+    """The caller as the audit trail names it, with the request id that ties log and trail."""
+    return Actor(principal.name, principal.role.name.lower(), getattr(request.state, "request_id", None))

@@ -1,4 +1,8 @@
-"""Every error is an RFC 9457 problem document; none carries a stack trace."""
+"""Every error is an RFC 9457 problem document; none carries a stack trace.
+
+The control plane's errors (`sla_management/errors.py`) are translated here, once: NotFound 404,
+Conflict 409, Invalid 422 (with the field), Unavailable 503.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from sla_management.adapters.postgres import Conflict, DatabaseUnavailable, InvalidValue
-from sla_management.adapters.prometheus import PrometheusUnavailable
-from sla_management.api.deps import ServiceUnavailable
+from sla_management.errors import Conflict, Invalid, NotFound, QueryRejected, ResultShapeError, Unavailable
 
 log = structlog.get_logger(__name__)
 
@@ -27,13 +29,12 @@ _TITLES = {
     413: "Content Too Large",
     415: "Unsupported Media Type",
     422: "Unprocessable Content",
+    429: "Too Many Requests",
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
-
-
-class NotFound(Exception):
-    pass
+# Where a request carries a value, as FastAPI names it in `loc`.
+_PLACES = ("path", "query", "header", "body")
 
 
 def problem(status: int, detail: str, *, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
@@ -60,14 +61,30 @@ def _summary(errors: list[dict[str, Any]]) -> str:
     return "; ".join(parts) + (" ..." if len(errors) > 3 else "")
 
 
+def _loc(field: str) -> list[str]:
+    """`sliQuery.errorQuery` -> body.sliQuery.errorQuery; `query.from` stays a query parameter."""
+    parts = [p for p in field.split(".") if p]
+    if not parts or parts[0] not in _PLACES:
+        parts.insert(0, "body")
+    return parts
+
+
+def unprocessable(errors: list[dict[str, Any]]) -> JSONResponse:
+    return problem(422, _summary(errors), errors=errors)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
             {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
             for e in exc.errors()
         ]
-        return problem(422, _summary(errors), errors=errors)
+        return unprocessable(errors)
+
+    @app.exception_handler(Invalid)
+    async def invalid(_: Request, exc: Invalid) -> JSONResponse:
+        return unprocessable([{"loc": _loc(exc.field), "msg": exc.message, "type": "value_error"}])
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -77,19 +94,19 @@ def install(app: FastAPI) -> None:
     async def not_found(_: Request, exc: NotFound) -> JSONResponse:
         return problem(404, str(exc))
 
-    @app.exception_handler(InvalidValue)
-    async def invalid_value(_: Request, exc: InvalidValue) -> JSONResponse:
-        return problem(422, str(exc))
-
     @app.exception_handler(Conflict)
     async def conflict(_: Request, exc: Conflict) -> JSONResponse:
         return problem(409, str(exc))
 
-    for unavailable in (DatabaseUnavailable, PrometheusUnavailable, ServiceUnavailable):
+    for refused in (QueryRejected, ResultShapeError):
+        # Prometheus refused a query the request made it run: the request's own fault.
+        @app.exception_handler(refused)
+        async def rejected(_: Request, exc: Exception) -> JSONResponse:
+            return problem(422, str(exc))
 
-        @app.exception_handler(unavailable)
-        async def down(_: Request, exc: Exception) -> JSONResponse:
-            return problem(503, str(exc), headers={"Retry-After": "5"})
+    @app.exception_handler(Unavailable)
+    async def down(_: Request, exc: Unavailable) -> JSONResponse:
+        return problem(503, str(exc), headers={"Retry-After": "5"})
 
     @app.exception_handler(Exception)
     async def crash(request: Request, exc: Exception) -> JSONResponse:

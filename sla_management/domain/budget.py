@@ -8,14 +8,17 @@ spends exactly the whole budget over the whole SLO window.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pydantic import Field
 
-from sla_management.domain.slo import BudgetingMethod, CamelModel
+from sla_management.domain.slo import SLO, BudgetingMethod, CamelModel
+
+# BurnLevel and Thresholds are re-exported: callers know them as part of the budget's vocabulary.
 from sla_management.domain.windows import BURN_WINDOWS
+from sla_management.domain.windows import BurnLevel as BurnLevel
+from sla_management.domain.windows import Thresholds as Thresholds
 
 
 class BudgetStatus(StrEnum):
@@ -34,25 +37,6 @@ class BudgetStatus(StrEnum):
     @property
     def has_data(self) -> bool:
         return self not in (BudgetStatus.NO_DATA, BudgetStatus.UNKNOWN)
-
-
-class BurnLevel(StrEnum):
-    NORMAL = "NORMAL"
-    ELEVATED = "ELEVATED"
-    FAST = "FAST"
-    CRITICAL = "CRITICAL"
-    NO_DATA = "NO_DATA"
-    UNKNOWN = "UNKNOWN"
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """The policy knobs the math needs, copied from settings into workflow input."""
-
-    burn_fast: float = 14.4
-    burn_slow: float = 6.0
-    freeze_percent: float = 20.0
-    unfreeze_percent: float = 50.0
 
 
 class Measurements(CamelModel):
@@ -128,7 +112,7 @@ def burn_rate(error_ratio: float | None, target: float) -> float | None:
 
 def burn_level(rates: dict[str, float | None], thresholds: Thresholds) -> BurnLevel:
     """Multi-window, multi-burn-rate: the long window says it matters, the short one that it
-    is still happening (SRE workbook, alerting on SLOs, table 5-8)."""
+    is still happening. The most severe level whose rule holds wins (`domain/windows.py`)."""
 
     def at_least(window: str, threshold: float) -> bool:
         rate = rates.get(window)
@@ -136,12 +120,14 @@ def burn_level(rates: dict[str, float | None], thresholds: Thresholds) -> BurnLe
 
     if all(rates.get(w) is None for w in BURN_WINDOWS):
         return BurnLevel.NO_DATA
-    if at_least("1h", thresholds.burn_fast) and at_least("5m", thresholds.burn_fast):
-        return BurnLevel.CRITICAL
-    if at_least("6h", thresholds.burn_slow) and at_least("30m", thresholds.burn_slow):
-        return BurnLevel.FAST
-    if at_least("24h", 1) and at_least("2h", 1):
-        return BurnLevel.ELEVATED
+    leveled = sorted(
+        (r for r in thresholds.rules() if r.level is not None),
+        key=lambda r: r.level.rank if r.level else 0,
+        reverse=True,
+    )
+    for rule in leveled:
+        if rule.level is not None and at_least(rule.long, rule.factor) and at_least(rule.short, rule.factor):
+            return rule.level
     return BurnLevel.NORMAL
 
 
@@ -247,3 +233,22 @@ def compute_budget(
         burn_level=burn_level(burn_rates, thresholds),
         exhaustion_eta=exhaustion_eta(remaining, burn_rates.get("6h"), window_days, now),
     )
+
+
+def budget_of(slo: SLO, measurements: Measurements, thresholds: Thresholds, now: datetime) -> ErrorBudget:
+    """The budget one pass of the SLO's loop (or a preview of it) reports."""
+    return compute_budget(
+        slo_id=slo.id,
+        service_name=slo.service_name,
+        namespace=slo.namespace,
+        target=slo.target,
+        window_days=slo.window_days,
+        measurements=measurements,
+        thresholds=thresholds,
+        now=now,
+    )
+
+
+def unreadable(slo: SLO, reason: str) -> Measurements:
+    """A pass whose SLI could not be read: UNKNOWN with the reason, never an incident."""
+    return Measurements(budgeting_method=slo.budgeting_method or BudgetingMethod.OCCURRENCES, error=reason)

@@ -28,9 +28,6 @@ class Action(StrEnum):
     ALERT_ONLY = "ALERT_ONLY"  # record and publish, never block
 
 
-_LEVEL_RANK = {BurnLevel.NORMAL: 0, BurnLevel.ELEVATED: 1, BurnLevel.FAST: 2, BurnLevel.CRITICAL: 3}
-
-
 class Selectable(Protocol):
     """What a selector reads of an SLO (an `SLO`, or the few fields an activity has)."""
 
@@ -199,7 +196,7 @@ def _breaches(policy: PolicySpec, obs: Observation) -> str | None:
     if obs.remaining_percent is not None and obs.remaining_percent < trigger:
         return f"{obs.slo_name or obs.slo_id}: {obs.remaining_percent:.1f}% budget left (< {trigger:g}%)"
     level = policy.trigger_on_burn_level
-    if level is not None and _LEVEL_RANK.get(obs.burn_level, -1) >= _LEVEL_RANK[level]:
+    if level is not None and obs.burn_level.rank >= level.rank:
         return f"{obs.slo_name or obs.slo_id}: burn level {obs.burn_level.value} (>= {level.value})"
     return None
 
@@ -210,7 +207,7 @@ def _recovered(policy: PolicySpec, obs: Observation) -> bool:
     if not obs.has_data or obs.remaining_percent is None or obs.remaining_percent < unfreeze:
         return False
     level = policy.trigger_on_burn_level
-    return level is None or _LEVEL_RANK.get(obs.burn_level, -1) < _LEVEL_RANK[level]
+    return level is None or obs.burn_level.rank < level.rank
 
 
 def decide(

@@ -31,7 +31,7 @@ from sla_management.domain.interop import promqltext, yamlio
 from sla_management.domain.plan import render
 from sla_management.domain.promql import detect_unit
 from sla_management.domain.slo import SLO, Comparison, QueryUnit, SLIKind, SLOSpec
-from sla_management.domain.windows import BURN_WINDOWS, format_duration
+from sla_management.domain.windows import BURN_WINDOWS, Thresholds, format_duration
 
 RECORD_PREFIX = "slo:sli_error:ratio_rate"
 
@@ -52,22 +52,23 @@ class BurnAlert:
     conditions: tuple[BurnCondition, ...]
 
 
-# The SRE workbook's table for a 30-day objective (the derivation is in windows.py): the long
-# window says enough budget went (2 % in 1 h, 5 % in 6 h, 10 % in 1 d and in 3 d), the short
-# one, 1/12 of it, that it is still going. The factors stay the same for other windowDays,
-# as the loop's burn thresholds do, so alerts and burn levels agree.
-BURN_ALERTS: tuple[BurnAlert, ...] = (
-    BurnAlert(
-        "SLOErrorBudgetBurnPage",
-        "page",
-        (BurnCondition("1h", "5m", 14.4), BurnCondition("6h", "30m", 6)),
-    ),
-    BurnAlert(
-        "SLOErrorBudgetBurnTicket",
-        "ticket",
-        (BurnCondition("24h", "2h", 3), BurnCondition("3d", "6h", 1)),
-    ),
-)
+ALERT_NAMES = {"page": "SLOErrorBudgetBurnPage", "ticket": "SLOErrorBudgetBurnTicket"}
+
+
+def burn_alerts(thresholds: Thresholds | None = None) -> tuple[BurnAlert, ...]:
+    """One alert per severity of the burn table (`domain/windows.py`), each an OR of its rules."""
+    rules = (thresholds or Thresholds()).rules()
+    return tuple(
+        BurnAlert(
+            ALERT_NAMES[severity],
+            severity,
+            tuple(BurnCondition(r.long, r.short, r.factor) for r in rules if r.alert == severity),
+        )
+        for severity in ALERT_NAMES
+    )
+
+
+BURN_ALERTS: tuple[BurnAlert, ...] = burn_alerts()
 
 # Labels the rules set themselves; an SLO's own labels with these names are not copied.
 OWN_LABELS = frozenset({"slo", "service", "namespace", "severity", "alertname"})

@@ -10,6 +10,7 @@ kopf hands kwargs over loosely typed; they are read here and turned into domain 
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -18,19 +19,15 @@ from typing import Any, cast
 
 import kopf
 
-from sla_management.adapters.postgres import Conflict, DatabaseUnavailable, PolicyStore
 from sla_management.config import OperatorSettings, Settings
-from sla_management.domain.policy import PolicySpec, policy_workflow_id
-from sla_management.domain.slo import workflow_id_for
-from sla_management.operator.reconcile import (
-    UNAVAILABLE,
-    Applied,
-    FreezeBoard,
-    apply_policy,
-    apply_slo,
-    observe_policy,
-    observe_slo,
-)
+from sla_management.control import freezes, policies, slos
+from sla_management.control.audit import OPERATOR
+from sla_management.control.clients import Clients
+from sla_management.control.slos import Applied
+from sla_management.domain.policy import policy_workflow_id
+from sla_management.domain.slo import ManagedBy, workflow_id_for
+from sla_management.errors import Conflict, DatabaseUnavailable, Invalid
+from sla_management.operator.reconcile import UNAVAILABLE, observe_policy, observe_slo
 from sla_management.operator.resources import (
     GROUP,
     NOT_MEASURED,
@@ -53,14 +50,6 @@ from sla_management.operator.resources import (
     status_changes,
     timestamp,
 )
-from sla_management.services import (
-    InvalidQuery,
-    Services,
-    policy_with_defaults,
-    retire_policy,
-    retire_slo,
-    slo_with_defaults,
-)
 
 # A name clash is fixed by a person (renaming, or deleting the REST-created twin): look again
 # now and then (5 minutes by default) rather than at the dependency-retry pace.
@@ -82,8 +71,8 @@ SLO_KIND = Kind(
 POLICY_KIND = Kind("policy", "policyId", policy_workflow_id, "decides its freezes", {"frozen": False})
 
 
-def _services(memo: kopf.Memo) -> Services:
-    return cast(Services, memo["services"])
+def _clients(memo: kopf.Memo) -> Clients:
+    return cast(Clients, memo["clients"])
 
 
 def _settings(memo: kopf.Memo) -> Settings:
@@ -190,14 +179,16 @@ async def _reconcile(
 async def reconcile_slo(
     body: kopf.Body, meta: kopf.Meta, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, **_: Any
 ) -> None:
-    services = _services(memo)
+    clients = _clients(memo)
 
     async def apply() -> tuple[Applied, str]:
-        spec = slo_with_defaults(services.settings, slo_spec_of(meta["namespace"], body.get("spec") or {}))
+        spec = slos.with_defaults(clients, slo_spec_of(meta["namespace"], body.get("spec") or {}))
         try:
-            applied, slo = await apply_slo(services, meta["uid"], spec)
-        except InvalidQuery as exc:
-            raise Rejected("InvalidQuery", str(exc)) from exc
+            applied, slo = await slos.apply_slo(clients, meta["uid"], spec, OPERATOR)
+        except Invalid as exc:
+            raise Rejected(
+                "InvalidQuery" if exc.field.startswith("sliQuery") else "InvalidSpec", str(exc)
+            ) from exc
         return applied, slo.id
 
     await _reconcile(SLO_KIND, body, status, patch, memo, apply)
@@ -208,7 +199,7 @@ async def delete_slo(
 ) -> None:
     # The id is the uid, so even a resource whose status was never written is cleaned up.
     try:
-        await retire_slo(_services(memo), meta["uid"])
+        await slos.retire_slo(_clients(memo), meta["uid"], OPERATOR, via=ManagedBy.KUBERNETES)
     except UNAVAILABLE as exc:
         raise _retry_later(body, status, patch, memo, SLO_KIND, "removed", exc) from exc
     removed = f"workflow {workflow_id_for(meta['uid'])} cancelled, SLO removed"
@@ -221,7 +212,7 @@ async def refresh_slo_status(
     slo_id = status.get("sloId")
     if not slo_id or meta.get("deletionTimestamp"):
         return  # nothing runs yet, or the delete handler is taking it down
-    view = await observe_slo(_services(memo), slo_id)
+    view = await observe_slo(_clients(memo), slo_id)
     desired: Status = {}
     volatile: dict[str, str | None] = {}
     if view.problem is None:
@@ -229,7 +220,8 @@ async def refresh_slo_status(
         volatile["lastCalculation"] = timestamp(view.budget.calculated_at) if view.budget else None
     budget = view.budget
     try:
-        freeze = await cast(FreezeBoard, memo["freezes"]).covering(
+        freeze = await freezes.covering(
+            _clients(memo),
             budget.namespace if budget else meta["namespace"],
             budget.service_name if budget else str(spec.get("serviceName", "")),
         )
@@ -262,21 +254,17 @@ def _patch_changes(
 # SLAPolicy ---------------------------------------------------------------------------------
 
 
-def _policy_spec(settings: Settings, spec: Mapping[str, Any]) -> PolicySpec:
-    try:
-        return policy_with_defaults(settings, policy_spec_of(spec))
-    except ValueError as exc:  # thresholds inconsistent once the POLICY__ defaults are in
-        raise Rejected("InvalidSpec", str(exc)) from exc
-
-
 async def reconcile_policy(
     body: kopf.Body, meta: kopf.Meta, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, **_: Any
 ) -> None:
-    services = _services(memo)
+    clients = _clients(memo)
 
     async def apply() -> tuple[Applied, str]:
-        spec = _policy_spec(services.settings, body.get("spec") or {})
-        applied, policy = await apply_policy(services, meta["uid"], spec)
+        try:
+            spec = policies.with_defaults(clients, policy_spec_of(body.get("spec") or {}))
+        except Invalid as exc:  # thresholds inconsistent once the POLICY__ defaults are in
+            raise Rejected("InvalidSpec", exc.message) from exc
+        applied, policy = await policies.apply_policy(clients, meta["uid"], spec, OPERATOR)
         return applied, policy.id
 
     await _reconcile(POLICY_KIND, body, status, patch, memo, apply)
@@ -285,11 +273,8 @@ async def reconcile_policy(
 async def delete_policy(
     body: kopf.Body, meta: kopf.Meta, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, **_: Any
 ) -> None:
-    services = _services(memo)
     try:
-        policy = await PolicyStore(services.db).get_policy(meta["uid"])
-        if policy is not None:  # None: never stored, or removed by an earlier attempt
-            await retire_policy(services, policy)
+        await policies.retire_policy(_clients(memo), meta["uid"], OPERATOR, via=ManagedBy.KUBERNETES)
     except UNAVAILABLE as exc:
         raise _retry_later(body, status, patch, memo, POLICY_KIND, "removed", exc) from exc
     removed = f"freeze lifted, workflow {policy_workflow_id(meta['uid'])} cancelled, policy removed"
@@ -302,7 +287,7 @@ async def refresh_policy_status(
     policy_id = status.get("policyId")
     if not policy_id or meta.get("deletionTimestamp"):
         return
-    view = await observe_policy(_services(memo), policy_id)
+    view = await observe_policy(_clients(memo), policy_id)
     desired: Status = policy_state_status(view.state) if view.state is not None else {}
     merged = {**status, **desired}
     wanted = [
@@ -332,17 +317,21 @@ def login(memo: kopf.Memo, **kwargs: Any) -> kopf.ConnectionInfo | None:
 
 async def startup(memo: kopf.Memo, **_: Any) -> None:
     # Runs on the base memo before any resource is seen; each resource's memo is a shallow copy,
-    # so every handler shares these clients.
-    services = Services(_settings(memo))
-    config = _settings(memo).operator
-    memo["services"] = services
-    memo["freezes"] = FreezeBoard(PolicyStore(services.db), ttl=min(config.status_interval_seconds / 2, 10))
+    # so every handler shares these clients. The active freezes every status pass asks about
+    # are kept in memory and refreshed by PostgreSQL notifications, as in the API.
+    clients = Clients.open(_settings(memo))
+    memo["clients"] = clients
+    memo["freeze_listener"] = asyncio.create_task(clients.active_freezes.run())
 
 
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
-    services = memo.get("services")
-    if isinstance(services, Services):
-        await services.aclose()
+    listener = memo.get("freeze_listener")
+    if isinstance(listener, asyncio.Task):
+        listener.cancel()
+        await asyncio.gather(listener, return_exceptions=True)
+    clients = memo.get("clients")
+    if isinstance(clients, Clients):
+        await clients.aclose()
 
 
 def build_registry(config: OperatorSettings) -> kopf.OperatorRegistry:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from sla_management.config import Settings
-from sla_management.domain.budget import BudgetStatus, BurnLevel, ErrorBudget, Thresholds
+from sla_management.domain.budget import BudgetStatus, BurnLevel, ErrorBudget
 from sla_management.domain.freeze import FreezeEvent
 from sla_management.domain.plan import Ledger, QueryPlan
 from sla_management.domain.policy import Decision, Observation, Policy
 from sla_management.domain.slo import SLO, CamelModel
+from sla_management.domain.windows import Thresholds
 
 
 class LoopParams(CamelModel):
@@ -20,26 +21,30 @@ class LoopParams(CamelModel):
     environment (that would break determinism on replay)."""
 
     interval_seconds: float = 30
-    burn_fast: float = 14.4
-    burn_slow: float = 6
-    freeze_percent: float = 20
-    unfreeze_percent: float = 50
+    thresholds: Thresholds = Field(default_factory=Thresholds)
     settle_seconds: int = 300
     history_interval_seconds: int = 300
-    activity_mode: str = "regular"
+    activity_mode: str = "local"
     passes_per_run: int = 500
     query_timeout_seconds: float = 30
     query_attempts: int = 2
 
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_thresholds(cls, data: Any) -> Any:
+        # Histories recorded before `thresholds` was one value carry its four fields flat.
+        if isinstance(data, dict) and any(k in data for k in _FLAT_THRESHOLDS):
+            data = dict(data)
+            flat = {new: data.pop(old) for old, new in _FLAT_THRESHOLDS.items() if old in data}
+            data["thresholds"] = {**flat, **(data.get("thresholds") or {})}
+        return data
+
     @classmethod
     def from_settings(cls, settings: Settings) -> LoopParams:
-        c, p = settings.calculator, settings.policy
+        c = settings.calculator
         return cls(
             interval_seconds=c.calculation_interval_seconds,
-            burn_fast=c.burn_rate_fast_threshold,
-            burn_slow=c.burn_rate_slow_threshold,
-            freeze_percent=p.freeze_threshold_percent,
-            unfreeze_percent=p.unfreeze_threshold_percent,
+            thresholds=settings.thresholds(),
             settle_seconds=c.settle_seconds,
             history_interval_seconds=c.history_interval_seconds,
             activity_mode=c.activity_mode,
@@ -48,14 +53,17 @@ class LoopParams(CamelModel):
             query_timeout_seconds=settings.prometheus.timeout_seconds * (settings.prometheus.max_retries + 1),
         )
 
-    @property
-    def thresholds(self) -> Thresholds:
-        return Thresholds(
-            burn_fast=self.burn_fast,
-            burn_slow=self.burn_slow,
-            freeze_percent=self.freeze_percent,
-            unfreeze_percent=self.unfreeze_percent,
-        )
+
+_FLAT_THRESHOLDS = {
+    "burnFast": "burnFast",
+    "burnSlow": "burnSlow",
+    "freezePercent": "freezePercent",
+    "unfreezePercent": "unfreezePercent",
+    "burn_fast": "burnFast",
+    "burn_slow": "burnSlow",
+    "freeze_percent": "freezePercent",
+    "unfreeze_percent": "unfreezePercent",
+}
 
 
 class LoopState(CamelModel):

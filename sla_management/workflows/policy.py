@@ -9,23 +9,27 @@ and, with `autoUnfreeze`, lifts it on a durable timer once every watched SLO has
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from sla_management.activities.freeze import FreezeActivities
     from sla_management.domain.freeze import FreezeEvent, freeze_namespaces
     from sla_management.domain.policy import Decision, Observation, Policy, Scope, Verdict, decide
     from sla_management.workflows.models import (
         EnforceInput,
-        EnforceResult,
         PolicyState,
         PolicyWorkflowInput,
         ResolveRequest,
     )
+
+A = TypeVar("A")
+R = TypeVar("R")
 
 FREEZE_ACTIVE = SearchAttributeKey.for_bool("FreezeActive")
 # Records and annotations must land: retry with a capped backoff for as long as it takes.
@@ -48,9 +52,7 @@ class PolicyWorkflow:
         while True:
             if self._reload:
                 self._reload = False
-                loaded: list[Observation] = await self._call(
-                    "load_observations", self._policy, list[Observation], timeout=60
-                )
+                loaded = await self._call(FreezeActivities.load_observations, self._policy, timeout=60)
                 known = self._state.observations
                 for obs in loaded:
                     # A signal may have brought something newer while the activity ran.
@@ -87,6 +89,10 @@ class PolicyWorkflow:
 
     @workflow.signal
     def policy_updated(self, policy: Policy) -> None:
+        # Announced after every write and again on a retry or an operator restart: the same
+        # definition arriving twice changes nothing.
+        if workflow.patched("policy-announced-idempotently") and policy == self._policy:
+            return
         self._policy = policy
         # Another selector may watch other SLOs: start again from what PostgreSQL knows.
         self._state.observations = {}
@@ -146,7 +152,7 @@ class PolicyWorkflow:
                 reason=decision.reason,
                 activated_at=now,
             )
-            state.freeze = await self._call("open_freeze", event, FreezeEvent, timeout=30)
+            state.freeze = await self._call(FreezeActivities.open_freeze, event, timeout=30)
             state.suppressed_until = None
             workflow.upsert_search_attributes([FREEZE_ACTIVE.value_set(True)])
             await self._enforce(event)
@@ -166,7 +172,7 @@ class PolicyWorkflow:
             return
         before = set(freeze.namespaces)
         moved = freeze.model_copy(update={"namespaces": wanted})
-        self._state.freeze = await self._call("rescope_freeze", moved, FreezeEvent, timeout=30)
+        self._state.freeze = await self._call(FreezeActivities.rescope_freeze, moved, timeout=30)
         await self._enforce(moved.model_copy(update={"namespaces": sorted(before | set(wanted))}))
 
     async def _release(self, by: str, why: str) -> FreezeEvent:
@@ -175,7 +181,7 @@ class PolicyWorkflow:
         closing = freeze.model_copy(
             update={"resolved_at": workflow.now(), "resolved_by": by, "resolution": why}
         )
-        closed: FreezeEvent = await self._call("close_freeze", closing, FreezeEvent, timeout=30)
+        closed = await self._call(FreezeActivities.close_freeze, closing, timeout=30)
         self._state.freeze = None
         workflow.upsert_search_attributes([FREEZE_ACTIVE.value_set(False)])
         await self._enforce(closed)
@@ -186,18 +192,12 @@ class PolicyWorkflow:
             return  # ALERT_ONLY: recorded and published, never enforced
         service = event.target if event.scope is Scope.SERVICE else None
         await self._call(
-            "enforce_freezes",
+            FreezeActivities.enforce_freezes,
             EnforceInput(namespaces=event.namespaces, service=service),
-            EnforceResult,
             timeout=60,
         )
 
-    async def _call(self, name: str, arg: Any, result_type: Any, *, timeout: float) -> Any:
-        result = await workflow.execute_activity(
-            name,
-            arg,
-            start_to_close_timeout=timedelta(seconds=timeout),
-            retry_policy=DURABLE,
-            result_type=result_type,
+    async def _call(self, method: Callable[[Any, A], Awaitable[R]], arg: A, *, timeout: float) -> R:
+        return await workflow.execute_activity_method(
+            method, arg, start_to_close_timeout=timedelta(seconds=timeout), retry_policy=DURABLE
         )
-        return result

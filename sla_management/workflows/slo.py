@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from datetime import timedelta
-from typing import Any, TypeVar, cast
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
-    from sla_management.domain.budget import BudgetStatus, ErrorBudget, Measurements, compute_budget
-    from sla_management.domain.plan import QueryResults, fold_results, plan_queries
+    from sla_management.activities.budget import BudgetActivities, SLIActivities
+    from sla_management.domain.budget import ErrorBudget, Measurements, budget_of, unreadable
+    from sla_management.domain.plan import fold_results, plan_queries
     from sla_management.domain.policy import Observation
-    from sla_management.domain.slo import SLO, BudgetingMethod
+    from sla_management.domain.slo import SLO
     from sla_management.workflows.models import (
         LoopParams,
         LoopState,
@@ -29,7 +31,8 @@ with workflow.unsafe.imports_passed_through():
         SLOWorkflowInput,
     )
 
-T = TypeVar("T")
+A = TypeVar("A")
+R = TypeVar("R")
 
 SERVICE_NAME = SearchAttributeKey.for_keyword("ServiceName")
 BUDGET_STATUS = SearchAttributeKey.for_keyword("BudgetStatus")
@@ -87,6 +90,10 @@ class SLOWorkflow:
 
     @workflow.signal
     def definition_updated(self, slo: SLO) -> None:
+        # Callers announce the stored definition after every write, and again on a retry or an
+        # operator restart, so the same definition may arrive twice: it changes nothing then.
+        if workflow.patched("definition-announced-idempotently") and slo == (self._pending or self._slo):
+            return
         self._pending = slo
         self._wake = True
 
@@ -116,41 +123,38 @@ class SLOWorkflow:
             self._slo, self._pending = self._pending, None
             self._state.ledger = None
             notify_policies = True
-        slo, params, state = self._slo, self._params, self._state
         now = workflow.now()
+        budget = budget_of(self._slo, await self._measure(now), self._params.thresholds, now)
+        await self._record(budget, notify_policies)
+        return budget
+
+    async def _measure(self, now: datetime) -> Measurements:
+        """Ask Prometheus for what is new and fold it into the ledger; a failure is UNKNOWN."""
+        slo, params, state = self._slo, self._params, self._state
         plan = plan_queries(slo, state.ledger, int(now.timestamp()), params.settle_seconds)
         try:
             results = await self._activity(
-                "query_sli",
+                SLIActivities.query_sli,
                 QuerySLIInput(slo_id=slo.id, plan=plan),
                 timeout=params.query_timeout_seconds,
                 retry=RetryPolicy(
                     maximum_attempts=params.query_attempts, initial_interval=timedelta(seconds=1)
                 ),
-                result_type=QueryResults,
             )
-            ledger, measurements = fold_results(slo, slo.query_units, state.ledger, plan, results)
-            state.ledger = ledger
         except ActivityError as err:
             if is_cancelled_exception(err):
                 raise  # the SLO was deleted: end the loop, do not record a failure
             # Missing data is not an incident: keep the error, report UNKNOWN, freeze nothing.
             cause = err.cause
-            message = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
-            measurements = Measurements(
-                budgeting_method=slo.budgeting_method or BudgetingMethod.OCCURRENCES, error=message
+            return unreadable(
+                slo, cause.message if isinstance(cause, ApplicationError) else str(cause or err)
             )
+        state.ledger, measurements = fold_results(slo, slo.query_units, state.ledger, plan, results)
+        return measurements
 
-        budget = compute_budget(
-            slo_id=slo.id,
-            service_name=slo.service_name,
-            namespace=slo.namespace,
-            target=slo.target,
-            window_days=slo.window_days,
-            measurements=measurements,
-            thresholds=params.thresholds,
-            now=now,
-        )
+    async def _record(self, budget: ErrorBudget, notify_policies: bool) -> None:
+        slo, params, state = self._slo, self._params, self._state
+        now = budget.calculated_at
         previous = state.budget
         changed = previous is None or (previous.status, previous.burn_level) != (
             budget.status,
@@ -159,13 +163,12 @@ class SLOWorkflow:
         due = state.last_history_at is None or (
             now - state.last_history_at >= timedelta(seconds=params.history_interval_seconds)
         )
-        write_history = changed or due
         await self._activity(
-            "record_budget",
+            BudgetActivities.record_budget,
             RecordBudgetInput(
                 budget=budget,
                 event_id=str(workflow.uuid4()),
-                write_history=write_history,
+                write_history=changed or due,
                 previous=Observation.of(previous, slo.name) if previous else None,
                 slo_name=slo.name,
                 layer=slo.layer,
@@ -174,47 +177,36 @@ class SLOWorkflow:
             ),
             timeout=30,
             retry=RECORD_RETRY,
-            result_type=type(None),
         )
         state.budget = budget
         state.passes += 1
-        if write_history:
+        if changed or due:
             state.last_history_at = now
-        self._publish_search_attributes(budget.status, budget)
-        return budget
+        self._publish_search_attributes(budget)
 
-    def _publish_search_attributes(self, status: BudgetStatus, budget: ErrorBudget) -> None:
+    def _publish_search_attributes(self, budget: ErrorBudget) -> None:
         # Upserts are history events: only write when the Web UI would show something new.
         state = self._state
-        if (state.search_status, state.search_level) == (status, budget.burn_level):
+        if (state.search_status, state.search_level) == (budget.status, budget.burn_level):
             return
         workflow.upsert_search_attributes(
             [
                 SERVICE_NAME.value_set(self._slo.service_name),
                 SLO_ID.value_set(self._slo.id),
-                BUDGET_STATUS.value_set(status.value),
+                BUDGET_STATUS.value_set(budget.status.value),
                 BURN_LEVEL.value_set(budget.burn_level.value),
             ]
         )
-        state.search_status, state.search_level = status, budget.burn_level
+        state.search_status, state.search_level = budget.status, budget.burn_level
 
     async def _activity(
-        self, name: str, arg: Any, *, timeout: float, retry: RetryPolicy, result_type: type[T]
-    ) -> T:
+        self, method: Callable[[Any, A], Awaitable[R]], arg: A, *, timeout: float, retry: RetryPolicy
+    ) -> R:
+        """Run an activity method, as a local activity or a regular one (CALCULATOR__ACTIVITY_MODE)."""
         if self._params.activity_mode == "local":
-            result = await workflow.execute_local_activity(
-                name,
-                arg,
-                start_to_close_timeout=timedelta(seconds=timeout),
-                retry_policy=retry,
-                result_type=result_type,
+            return await workflow.execute_local_activity_method(
+                method, arg, start_to_close_timeout=timedelta(seconds=timeout), retry_policy=retry
             )
-        else:
-            result = await workflow.execute_activity(
-                name,
-                arg,
-                start_to_close_timeout=timedelta(seconds=timeout),
-                retry_policy=retry,
-                result_type=result_type,
-            )
-        return cast(T, result)
+        return await workflow.execute_activity_method(
+            method, arg, start_to_close_timeout=timedelta(seconds=timeout), retry_policy=retry
+        )

@@ -14,7 +14,7 @@ import pytest
 from fastapi import FastAPI
 
 from sla_management.adapters.active_freezes import APPLICATION_NAME, ActiveFreezes
-from sla_management.adapters.postgres import Database, PolicyStore
+from sla_management.adapters.postgres import Database, FreezeRepository
 from sla_management.config import Settings
 from sla_management.domain.freeze import FreezeEvent
 from sla_management.domain.policy import Scope
@@ -66,15 +66,15 @@ async def _holds(index: ActiveFreezes, event_id: str) -> bool:
 async def test_follows_freezes_opened_and_closed_elsewhere(index: ActiveFreezes, settings: Settings) -> None:
     # Another process's writes: a connection of its own, as the worker has.
     other = Database(settings.postgresql)
-    store = PolicyStore(other)
+    store = FreezeRepository(other)
     try:
         before = await index.get()
         assert await index.get() is before, "a second read with nothing changed came from PostgreSQL"
 
-        opened = await store.open_freeze(freeze(f"ns-{uuid.uuid4().hex[:6]}"), [])
+        opened = await store.open(freeze(f"ns-{uuid.uuid4().hex[:6]}"), [])
         await eventually(lambda: _holds(index, opened.id), timeout=5)
 
-        await store.close_freeze(opened.id, datetime.now(UTC), "someone", "test", [])
+        await store.close(opened.id, datetime.now(UTC), "someone", "test", [])
 
         async def gone() -> bool:
             return not await _holds(index, opened.id)
@@ -88,10 +88,10 @@ async def test_without_a_listener_every_read_goes_to_postgresql(db: Database) ->
     index = ActiveFreezes(db)  # never run: no notifications would reach it
     first = await index.get()
     assert await index.get() is not first
-    store = PolicyStore(db)
-    opened = await store.open_freeze(freeze(f"ns-{uuid.uuid4().hex[:6]}"), [])
+    store = FreezeRepository(db)
+    opened = await store.open(freeze(f"ns-{uuid.uuid4().hex[:6]}"), [])
     assert await _holds(index, opened.id)
-    await store.close_freeze(opened.id, datetime.now(UTC), "someone", "test", [])
+    await store.close(opened.id, datetime.now(UTC), "someone", "test", [])
     assert not await _holds(index, opened.id)
 
 
@@ -115,16 +115,16 @@ async def test_a_lost_listener_reconnects_and_follows_changes_again(
     await eventually(lambda: _true(index.listening), timeout=10)
     held = await index.get()
     assert await index.get() is held, "listening again, but reads still go to PostgreSQL"
-    store = PolicyStore(db)
-    opened = await store.open_freeze(freeze(f"ns-{uuid.uuid4().hex[:6]}"), [])
+    store = FreezeRepository(db)
+    opened = await store.open(freeze(f"ns-{uuid.uuid4().hex[:6]}"), [])
     await eventually(lambda: _holds(index, opened.id), timeout=5)
-    await store.close_freeze(opened.id, datetime.now(UTC), "someone", "test", [])
+    await store.close(opened.id, datetime.now(UTC), "someone", "test", [])
 
 
 async def test_the_api_listens_and_its_gate_follows_a_freeze_written_elsewhere(
     app: FastAPI, db: Database
 ) -> None:
-    index: ActiveFreezes = app.state.services.active_freezes
+    index: ActiveFreezes = app.state.clients.active_freezes
     await eventually(lambda: _true(index.listening), timeout=10)
     namespace = f"ns-{uuid.uuid4().hex[:6]}"
     transport = httpx.ASGITransport(app=app)
@@ -136,12 +136,12 @@ async def test_the_api_listens_and_its_gate_follows_a_freeze_written_elsewhere(
             return bool(answer.json()["allowed"])
 
         assert await allowed()
-        store = PolicyStore(db)  # the worker's side: another pool, another connection
-        opened = await store.open_freeze(freeze(namespace), [])
+        store = FreezeRepository(db)  # the worker's side: another pool, another connection
+        opened = await store.open(freeze(namespace), [])
 
         async def blocked() -> bool:
             return not await allowed()
 
         await eventually(blocked, timeout=5, every=0.01)
-        await store.close_freeze(opened.id, datetime.now(UTC), "someone", "test", [])
+        await store.close(opened.id, datetime.now(UTC), "someone", "test", [])
         await eventually(allowed, timeout=5, every=0.01)

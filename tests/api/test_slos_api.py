@@ -199,7 +199,7 @@ async def test_test_endpoint_runs_the_queries_and_saves_nothing(app: Any, runtim
     assert {"ev:buckets", "total:buckets", "ev:burn:1h", "total:burn:5m"} <= keys
     assert result["budget"]["burnLevel"] == "CRITICAL"
     assert result["budget"]["status"] == "WARNING"
-    assert await runtime.db.current_budget(created["id"]) is None
+    assert await runtime.clients.budgets.current(created["id"]) is None
 
 
 async def test_prometheus_down_is_503_on_create(runtime: Runtime, settings: Settings) -> None:
@@ -233,7 +233,7 @@ async def test_temporal_down_is_503_and_leaves_nothing_behind(runtime: Runtime, 
             response = await client.post("/api/v1/slos", json=spec)
     assert response.status_code == 503
     assert "Temporal" in response.json()["detail"]
-    assert not [s for s in await runtime.db.list_slos(namespace="shop") if s.name == spec["name"]]
+    assert not [s for s in await runtime.clients.slos.page(namespace="shop") if s.name == spec["name"]]
 
 
 async def test_health_and_ready(api: httpx.AsyncClient) -> None:

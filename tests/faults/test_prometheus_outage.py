@@ -18,12 +18,12 @@ from typing import Any
 import httpx
 from temporalio.client import Client
 
-from sla_management.adapters.postgres import Database
+from sla_management.adapters.postgres import Database, SLORepository
 from sla_management.config import Settings
 from sla_management.devstack import processes
 from sla_management.domain.promql import detect_unit
 from sla_management.domain.slo import SLO, workflow_id_for
-from sla_management.temporal import start_slo_workflow
+from sla_management.workflows.client import start_slo
 from tests.api.test_slos_api import body
 from tests.conftest import Stack
 from tests.faults.harness import control_api, freeze_rows, history_facts, terminate, worker_processes
@@ -59,7 +59,7 @@ async def test_prometheus_down_gives_unknown_and_no_freeze(
             # An SLO that would freeze its namespace gets its first passes while Prometheus is
             # down (stored directly: the API itself checks queries against Prometheus).
             burning = await store_slo(db, body("burning", namespace=ns, target=LOW))
-            await start_slo_workflow(client, burning, settings)
+            await start_slo(client, burning, settings)
             slo_ids = [steady["id"], burning.id]
             for slo_id in slo_ids:
                 unknown = await eventually(partial(_budget, api, slo_id, "UNKNOWN"), timeout=60)
@@ -113,7 +113,7 @@ async def store_slo(db: Database, spec: dict[str, Any]) -> SLO:
     now = datetime.now(UTC)
     slo = SLO.model_validate({**spec, "id": str(uuid.uuid4()), "createdAt": now, "updatedAt": now})
     slo = slo.model_copy(update={"query_units": {f: detect_unit(q) for f, q in slo.event_queries().items()}})
-    return await db.insert_slo(slo)
+    return await SLORepository(db).insert(slo)
 
 
 async def _budget(api: httpx.AsyncClient, slo_id: str, status: str) -> dict[str, Any] | None:

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import promql_parser
 
-from sla_management.observability.refresh import TelemetryRefresher
+from sla_management.control.gauges import TelemetryRefresher
 from tests.api.test_budgets_api import created_with_budget
 from tests.conftest import Runtime
 from tests.observability.exposition import exposed_names

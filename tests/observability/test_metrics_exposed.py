@@ -16,10 +16,10 @@ from temporalio.common import RetryPolicy
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from sla_management.adapters.prometheus import PrometheusClient, PrometheusUnavailable, PromQLError
+from sla_management.control.gauges import TelemetryRefresher, dependency_refresher
 from sla_management.devstack.processes import free_port
 from sla_management.domain.budget import BudgetStatus
 from sla_management.observability.activities import ActivityTelemetryInterceptor
-from sla_management.observability.refresh import TelemetryRefresher, client_of, dependency_refresher
 from tests.api.test_budgets_api import created_with_budget
 from tests.api.test_slos_api import body
 from tests.conftest import Runtime, Stack
@@ -99,7 +99,7 @@ async def test_a_pass_and_a_freeze_move_the_spec_metrics(api: httpx.AsyncClient,
         if rate is not None:
             assert samples(after, "sla_burn_rate", **one, window=window) == [pytest.approx(rate)]
     assert value(after, "sla_budget_calculated_timestamp_seconds", **one) > 0
-    assert value(after, "sla_slos_total") == await runtime.db.count_slos()
+    assert value(after, "sla_slos_total") == await runtime.clients.slos.count()
     assert value(after, "sla_budgets_by_status") == value(after, "sla_slos_total")
     assert value(after, "sla_policies_total") >= 1
     # The gauge counts rows in PostgreSQL: other tests' freezes are in it too.
@@ -145,13 +145,7 @@ async def test_a_pass_and_a_freeze_move_the_spec_metrics(api: httpx.AsyncClient,
 
 async def test_every_dependency_is_probed(api: httpx.AsyncClient, runtime: Runtime) -> None:
     await created_with_budget(api)
-    refresher = dependency_refresher(
-        runtime.settings,
-        db=runtime.db,
-        cache=runtime.cache,
-        prometheus=runtime.prometheus,
-        temporal=client_of(runtime.client),
-    )
+    refresher = dependency_refresher(runtime.clients)
     try:
 
         async def all_up_and_counted() -> str | None:

@@ -19,7 +19,7 @@ from sla_management.observability.logs import add_trace_context
 from sla_management.observability.tracing import configure_tracing, shutdown_tracing, tracing_requested
 from tests.api.test_budgets_api import created_with_budget
 from tests.api.test_slos_api import body
-from tests.conftest import Runtime, Stack
+from tests.conftest import WEBHOOK_HEADERS, Runtime, Stack
 from tests.policies.test_alertmanager_webhook import alert, payload
 from tests.support.waiting import eventually
 
@@ -160,7 +160,7 @@ async def test_a_webhook_signal_puts_the_pass_it_wakes_in_its_trace(
     budget = await created_with_budget(api)
     slo_id = str(budget["sloId"])
     spans.clear()
-    response = await api.post("/webhooks/alertmanager", json=payload(alert(slo_id)))
+    response = await api.post("/webhooks/alertmanager", json=payload(alert(slo_id)), headers=WEBHOOK_HEADERS)
     assert response.status_code == 200, response.text
     server, trace = await complete_trace(
         spans,

@@ -11,7 +11,6 @@ import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.worker import Worker
 
-from sla_management.adapters.postgres import PolicyStore
 from sla_management.domain.slo import ManagedBy
 from tests.api.test_slos_api import body
 from tests.conftest import Runtime
@@ -59,7 +58,7 @@ async def test_create_stores_the_slo_starts_its_loop_and_fills_status(
 
     ready = await kube.wait_condition(SLO, "shop", name, "Ready", "True", "Applied")
     assert uid in ready["message"]
-    slo = await runtime.db.get_slo(uid)
+    slo = await runtime.clients.slos.get(uid)
     assert slo is not None
     assert slo.managed_by is ManagedBy.KUBERNETES and slo.namespace == "shop" and slo.service_name == "steady"
     assert await workflow_status(runtime.client, f"slo-{uid}") is WorkflowExecutionStatus.RUNNING
@@ -97,7 +96,7 @@ async def test_update_persists_and_signals_the_loop(
     await kube.patch_spec(SLO, "shop", name, {"target": 0.995})
 
     async def stored() -> bool:
-        slo = await runtime.db.get_slo(uid)
+        slo = await runtime.clients.slos.get(uid)
         return slo is not None and slo.target == 0.995
 
     await eventually(stored)
@@ -107,7 +106,7 @@ async def test_update_persists_and_signals_the_loop(
     await eventually(lambda: _generation_observed(kube, name, 2))
     assert len(kube.events("shop", name, "Updated")) == 1
     # The same loop goes on: an update is a signal, never a second workflow.
-    assert (await runtime.db.get_slo(uid)) is not None
+    assert (await runtime.clients.slos.get(uid)) is not None
     assert await workflow_status(runtime.client, f"slo-{uid}") is WorkflowExecutionStatus.RUNNING
 
 
@@ -129,8 +128,8 @@ async def test_delete_cancels_the_loop_removes_the_row_and_the_finalizer(
 
     await eventually(gone)
     assert await workflow_status(runtime.client, f"slo-{uid}") is WorkflowExecutionStatus.CANCELED
-    assert await runtime.db.get_slo(uid) is None
-    assert await runtime.db.current_budget(uid) is None
+    assert await runtime.clients.slos.get(uid) is None
+    assert await runtime.clients.budgets.current(uid) is None
     assert await runtime.cache.get(uid) is None
     [removed] = kube.events("shop", name, "Removed")
     assert f"slo-{uid}" in removed["message"]
@@ -151,7 +150,7 @@ async def test_an_invalid_resource_gets_a_condition_and_one_event_never_a_crash_
     await asyncio.sleep(2)  # four status passes, and retries had there been any
     [event] = kube.events("shop", name, "InvalidSpec")
     assert event["type"] == "Warning" and "target" in event["message"]
-    assert await runtime.db.get_slo(uid) is None
+    assert await runtime.clients.slos.get(uid) is None
 
     # Valid for the schema, refused by Prometheus: its own parse error is shown.
     broken = 'sum(rate(t_errors_total{svc="steady"}[{{.window}}])'
@@ -159,14 +158,14 @@ async def test_an_invalid_resource_gets_a_condition_and_one_event_never_a_crash_
     refused = await kube.wait_condition(SLO, "shop", name, "Ready", "False", "InvalidQuery")
     assert refused["message"].startswith("sliQuery.errorQuery: Prometheus rejected the query")
     assert "parse error" in refused["message"]
-    assert await runtime.db.get_slo(uid) is None
+    assert await runtime.clients.slos.get(uid) is None
 
     await kube.patch_spec(
         SLO, "shop", name, {"sliQuery": {"errorQuery": slo_spec()["sliQuery"]["errorQuery"]}}
     )
     await kube.wait_condition(SLO, "shop", name, "Ready", "True", "Applied")
     assert "error" not in kube.status(SLO, "shop", name)
-    assert await runtime.db.get_slo(uid) is not None
+    assert await runtime.clients.slos.get(uid) is not None
     assert len(kube.events("shop", name, "InvalidSpec")) == 1
     assert len(kube.events("shop", name, "InvalidQuery")) == 1
     assert len(kube.events("shop", name, "Created")) == 1
@@ -258,7 +257,7 @@ async def test_a_name_taken_over_rest_waits_until_it_is_free(
 
     assert (await api.delete(f"/api/v1/slos/{over_rest['id']}")).status_code == 204
     await kube.wait_condition(SLO, "shop", name, "Ready", "True", "Applied")
-    slo = await runtime.db.get_slo(uid)
+    slo = await runtime.clients.slos.get(uid)
     assert slo is not None and slo.managed_by is ManagedBy.KUBERNETES
     assert len(kube.events("shop", name, "NameTaken")) == 1
 
@@ -296,9 +295,9 @@ async def test_a_restart_resumes_without_duplicates_and_applies_what_changed_mea
         assert len(started) == 1
     assert await signals(runtime.client, f"slo-{kept_uid}", "definition_updated") == 0
     assert await signals(runtime.client, f"slo-{edited_uid}", "definition_updated") == 1
-    edited_slo = await runtime.db.get_slo(edited_uid)
+    edited_slo = await runtime.clients.slos.get(edited_uid)
     assert edited_slo is not None and edited_slo.target == 0.995
-    names = [s.name for s in await runtime.db.list_slos(namespace="shop")]
+    names = [s.name for s in await runtime.clients.slos.page(namespace="shop")]
     assert len(names) == len(set(names))
     assert [len(kube.events("shop", n, "Created")) for n in (kept, edited)] == [1, 1]
     assert len(kube.events("shop", kept, "Updated")) == 0
@@ -333,7 +332,7 @@ async def test_a_dependency_down_is_retried_and_no_change_is_lost(
             await kube.wait_condition(SLO, "shop", name, "Degraded", "False", "Measured")
     finally:
         await relay.close()
-    assert await runtime.db.get_slo(uid) is not None
+    assert await runtime.clients.slos.get(uid) is not None
     assert await workflow_status(runtime.client, f"slo-{uid}") is WorkflowExecutionStatus.RUNNING
     assert len(kube.events("shop", name, "Created")) == 1
 
@@ -345,8 +344,8 @@ async def test_policy_create_update_delete(operator: OperatorThread, kube: Kube,
     ns = unique("pol")
     uid = (await kube.create(POLICY, ns, "freeze", policy_body(ns)))["metadata"]["uid"]
     await kube.wait_condition(POLICY, ns, "freeze", "Ready", "True", "Applied")
-    store = PolicyStore(runtime.db)
-    policy = await store.get_policy(uid)
+    policies = runtime.clients.policies
+    policy = await policies.get(uid)
     assert policy is not None and policy.managed_by is ManagedBy.KUBERNETES and policy.target == ns
     assert await workflow_status(runtime.client, f"policy-{uid}") is WorkflowExecutionStatus.RUNNING
     await kube.wait_condition(POLICY, ns, "freeze", "Degraded", "False", "Evaluating")
@@ -357,10 +356,10 @@ async def test_policy_create_update_delete(operator: OperatorThread, kube: Kube,
     assert await eventually(lambda: signals(runtime.client, f"policy-{uid}", "policy_updated")) == 1
 
     async def stored() -> bool:
-        updated = await store.get_policy(uid)
+        updated = await policies.get(uid)
         return updated is not None and updated.min_freeze_minutes == 15
 
-    # The workflow hears of a change before the row is written (reconcile.apply_policy).
+    # The row is stored, then the workflow hears of it (control.lifecycle.store_then_announce).
     await eventually(stored)
 
     await kube.delete(POLICY, ns, "freeze")
@@ -370,7 +369,7 @@ async def test_policy_create_update_delete(operator: OperatorThread, kube: Kube,
 
     await eventually(gone)
     assert await workflow_status(runtime.client, f"policy-{uid}") is WorkflowExecutionStatus.CANCELED
-    assert await store.get_policy(uid) is None
+    assert await policies.get(uid) is None
 
 
 async def test_a_freeze_shows_on_the_policy_and_on_the_slo_and_ends_with_the_policy(
@@ -406,9 +405,10 @@ async def test_a_freeze_shows_on_the_policy_and_on_the_slo_and_ends_with_the_pol
         return policy_gone and kube.status(SLO, ns, "burning").get("frozen") is False
 
     await eventually(thawed)
-    store = PolicyStore(runtime.db)
-    assert [f for f in await store.active_freezes() if f.policy_id == policy_uid] == []
-    history = await store.freeze_history(policy_id=policy_uid)
+    store = runtime.clients.freezes
+    policies = runtime.clients.policies
+    assert [f for f in await store.active() if f.policy_id == policy_uid] == []
+    history = await store.history(policy_id=policy_uid)
     assert history and all(f.resolution == "policy deleted" and f.resolved_by == "system" for f in history)
     assert await workflow_status(runtime.client, f"policy-{policy_uid}") is WorkflowExecutionStatus.CANCELED
-    assert await store.get_policy(policy_uid) is None
+    assert await policies.get(policy_uid) is None

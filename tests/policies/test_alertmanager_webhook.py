@@ -12,12 +12,11 @@ import httpx
 import pytest
 import uvicorn
 
-from sla_management.adapters.postgres import PolicyStore
 from sla_management.api.app import create_app
 from sla_management.config import Settings
 from sla_management.devstack import processes
 from tests.api.test_slos_api import body
-from tests.conftest import ADMIN_HEADERS, Runtime, Stack, running_worker
+from tests.conftest import ADMIN_HEADERS, WEBHOOK_HEADERS, WEBHOOK_TOKEN, Runtime, Stack, running_worker
 from tests.policies.test_freeze_flow import LOW, frozen, policy_body
 from tests.support.kafka import read_events
 from tests.support.waiting import eventually
@@ -60,17 +59,21 @@ async def test_alerts_are_correlated_recorded_and_published(
     firing = alert(slo["id"])
     by_name = alert(slo["name"], namespace=slo["namespace"])
     response = await api.post(
-        "/webhooks/alertmanager", json=payload(firing, by_name, alert(None), alert("no-such-slo"))
+        "/webhooks/alertmanager",
+        json=payload(firing, by_name, alert(None), alert("no-such-slo")),
+        headers=WEBHOOK_HEADERS,
     )
     assert response.status_code == 200
     assert response.json() == {"received": 4, "correlated": 2, "recorded": 2, "ignored": 2}
     # Alertmanager repeats notifications: the same alert is not counted twice.
-    again = await api.post("/webhooks/alertmanager", json=payload(firing))
+    again = await api.post("/webhooks/alertmanager", json=payload(firing), headers=WEBHOOK_HEADERS)
     assert again.json()["recorded"] == 0
-    resolved = await api.post("/webhooks/alertmanager", json=payload({**firing, "status": "resolved"}))
+    resolved = await api.post(
+        "/webhooks/alertmanager", json=payload({**firing, "status": "resolved"}), headers=WEBHOOK_HEADERS
+    )
     assert resolved.json()["recorded"] == 1
 
-    counts = await PolicyStore(runtime.db).violation_counts(slo["id"])
+    counts = await runtime.clients.violations.counts(slo["id"])
     assert counts == {"firing": 2, "resolved": 1}
     events = await read_events(
         stack.kafka_address, runtime.settings.kafka.violations_topic, lambda e: e.key == slo["id"], at_least=3
@@ -96,27 +99,50 @@ async def test_alerts_are_correlated_recorded_and_published(
     ],
 )
 async def test_malformed_payloads_are_422(api: httpx.AsyncClient, bad: Any) -> None:
-    assert (await api.post("/webhooks/alertmanager", json=bad)).status_code == 422
+    assert (await api.post("/webhooks/alertmanager", json=bad, headers=WEBHOOK_HEADERS)).status_code == 422
+
+
+async def _posts(settings: Settings, *attempts: tuple[dict[str, str], Any]) -> list[httpx.Response]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+            return [await client.post("/webhooks/alertmanager", json=body, headers=h) for h, body in attempts]
 
 
 async def test_webhook_token(runtime: Runtime, settings: Settings) -> None:
     settings.alertmanager.webhook_token = "s3cret"
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://api", headers=ADMIN_HEADERS
-        ) as client:
-            missing = await client.post("/webhooks/alertmanager", json=payload())
-            wrong = await client.post(
-                "/webhooks/alertmanager", json=payload(), headers={"Authorization": "Bearer nope"}
-            )
-            right = await client.post(
-                "/webhooks/alertmanager", json=payload(), headers={"Authorization": "Bearer s3cret"}
-            )
+    missing, wrong, right = await _posts(
+        settings,
+        ({}, payload()),
+        ({"Authorization": "Bearer nope"}, payload()),
+        ({"Authorization": "Bearer s3cret"}, payload()),
+    )
     assert missing.status_code == 401 and wrong.status_code == 401
     assert missing.headers["www-authenticate"] == "Bearer"
     assert right.status_code == 200
+
+
+async def test_without_a_token_the_webhook_refuses_everyone_unless_told_otherwise(
+    runtime: Runtime, settings: Settings
+) -> None:
+    settings.alertmanager.webhook_token = None
+    refused, with_any_token = await _posts(
+        settings, ({}, payload()), ({"Authorization": "Bearer anything"}, payload())
+    )
+    assert refused.status_code == 401 and with_any_token.status_code == 401
+    settings.alertmanager.webhook_auth = "none"
+    (open_on_purpose,) = await _posts(settings, ({}, payload()))
+    assert open_on_purpose.status_code == 200
+
+
+async def test_the_token_is_checked_before_the_body_is_read(runtime: Runtime, settings: Settings) -> None:
+    # A caller without the token learns nothing about the payload's schema.
+    unauthenticated, authenticated = await _posts(
+        settings, ({}, {"version": "3"}), (WEBHOOK_HEADERS, {"version": "3"})
+    )
+    assert unauthenticated.status_code == 401 and "version" not in unauthenticated.text
+    assert authenticated.status_code == 422
 
 
 @pytest.fixture
@@ -160,6 +186,7 @@ receivers:
     webhook_configs:
       - url: {served_api}/webhooks/alertmanager
         send_resolved: true
+        http_config: {{authorization: {{credentials: "{WEBHOOK_TOKEN}"}}}}
 """,
         )
         rules = tmp_path / "rules.yml"
@@ -188,7 +215,7 @@ remote_read: [{{url: "{stack.prometheus_url}/api/v1/read", read_recent: true}}]
             extra_args=["--rules.alert.resend-delay=1s"],
         )
         try:
-            counts = await eventually(lambda: PolicyStore(runtime.db).violation_counts(slo["id"]), timeout=60)
+            counts = await eventually(lambda: runtime.clients.violations.counts(slo["id"]), timeout=60)
             assert counts.get("firing", 0) >= 1
             await eventually(lambda: _more(passes, first_passes), timeout=30)  # the alert woke the loop
             freeze = await eventually(lambda: frozen(api, policy["id"]))

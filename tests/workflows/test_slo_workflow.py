@@ -12,7 +12,7 @@ from sla_management.domain.budget import BudgetStatus, ErrorBudget
 from sla_management.domain.plan import CountLedger
 from sla_management.domain.promql import detect_unit
 from sla_management.domain.slo import SLO
-from sla_management.temporal import cancel_slo_workflow, start_slo_workflow
+from sla_management.workflows.client import cancel_slo, start_slo
 from sla_management.workflows.models import LoopState
 from tests.conftest import Runtime, Stack, running_worker
 from tests.support.kafka import read_events
@@ -34,7 +34,7 @@ async def stored_slo(runtime: Runtime, svc: str = "steady", **overrides: Any) ->
     }
     slo = SLO.model_validate({**spec, "id": str(uuid.uuid4()), "createdAt": now, "updatedAt": now})
     slo = slo.model_copy(update={"query_units": {f: detect_unit(q) for f, q in slo.event_queries().items()}})
-    return await runtime.db.insert_slo(slo)
+    return await runtime.clients.slos.insert(slo)
 
 
 async def loop_state(runtime: Runtime, slo: SLO) -> LoopState:
@@ -47,7 +47,7 @@ async def test_loop_persists_caches_and_publishes_each_pass(
     runtime: Runtime, worker: Any, stack: Stack
 ) -> None:
     slo = await stored_slo(runtime)
-    await start_slo_workflow(runtime.client, slo, runtime.settings)
+    await start_slo(runtime.client, slo, runtime.settings)
 
     async def two_passes() -> LoopState | None:
         state = await loop_state(runtime, slo)
@@ -56,11 +56,11 @@ async def test_loop_persists_caches_and_publishes_each_pass(
     state = await eventually(two_passes)
     assert state.budget is not None and state.budget.status is BudgetStatus.HEALTHY
 
-    stored = await eventually(lambda: runtime.db.current_budget(slo.id))
+    stored = await eventually(lambda: runtime.clients.budgets.current(slo.id))
     assert stored.remaining_percent is not None and abs(stored.remaining_percent - 90) < 0.5
     cached = await runtime.cache.get(slo.id)
     assert cached is not None and cached.slo_id == slo.id
-    history = await runtime.db.budget_history(slo.id, None, None)
+    history = await runtime.clients.budgets.history(slo.id, None, None)
     assert len(history) >= 1  # first pass always enters history
 
     events = await read_events(
@@ -84,7 +84,7 @@ async def test_loop_persists_caches_and_publishes_each_pass(
     }
     assert b"HEALTHY" in attrs["BudgetStatus"].data
     assert b"steady" in attrs["ServiceName"].data
-    await cancel_slo_workflow(runtime.client, slo.id)
+    await cancel_slo(runtime.client, slo.id)
 
 
 async def test_update_returns_a_fresh_budget_and_signal_cuts_the_timer(
@@ -93,7 +93,7 @@ async def test_update_returns_a_fresh_budget_and_signal_cuts_the_timer(
     runtime.settings.calculator.calculation_interval_seconds = 3600  # only messages wake it
     async with running_worker(runtime):
         slo = await stored_slo(runtime)
-        handle = await start_slo_workflow(runtime.client, slo, runtime.settings)
+        handle = await start_slo(runtime.client, slo, runtime.settings)
         await eventually(lambda: _passes_at_least(runtime, slo, 1))
 
         fresh = await handle.execute_update("recalculate_now", result_type=ErrorBudget)
@@ -110,7 +110,7 @@ async def test_update_returns_a_fresh_budget_and_signal_cuts_the_timer(
         # 0.1 % errors against 99.5 %: 20 % spent.
         assert state.budget.remaining_percent is not None and abs(state.budget.remaining_percent - 80) < 0.5
         assert (await handle.query("definition", result_type=SLO)).target == 0.995
-        await cancel_slo_workflow(runtime.client, slo.id)
+        await cancel_slo(runtime.client, slo.id)
 
 
 async def _passes_at_least(runtime: Runtime, slo: SLO, n: int) -> LoopState | None:
@@ -123,7 +123,7 @@ async def test_continue_as_new_keeps_the_ledger_and_counts(runtime: Runtime) -> 
     runtime.settings.calculator.calculation_interval_seconds = 0.5
     async with running_worker(runtime):
         slo = await stored_slo(runtime)
-        handle = await start_slo_workflow(runtime.client, slo, runtime.settings)
+        handle = await start_slo(runtime.client, slo, runtime.settings)
         first_run = (await handle.describe()).run_id
         state = await eventually(lambda: _passes_at_least(runtime, slo, 5), timeout=30)
         latest = runtime.client.get_workflow_handle(slo.workflow_id)
@@ -139,14 +139,14 @@ async def test_continue_as_new_keeps_the_ledger_and_counts(runtime: Runtime) -> 
         assert ledger.first_start == -(-(now - 30 * 86400) // 3600) * 3600
         assert ledger.end == (now - settle) // 3600 * 3600
         assert len(ledger.total) >= 30 * 24 - 2
-        await cancel_slo_workflow(runtime.client, slo.id)
+        await cancel_slo(runtime.client, slo.id)
 
 
 async def test_a_restarted_worker_resumes_the_loop(runtime: Runtime) -> None:
     runtime.settings.calculator.calculation_interval_seconds = 0.5
     slo = await stored_slo(runtime)
     async with running_worker(runtime):
-        await start_slo_workflow(runtime.client, slo, runtime.settings)
+        await start_slo(runtime.client, slo, runtime.settings)
         before = await eventually(lambda: _passes_at_least(runtime, slo, 2))
     # No worker now: the loop waits durably on the server.
     async with running_worker(runtime):
@@ -154,20 +154,20 @@ async def test_a_restarted_worker_resumes_the_loop(runtime: Runtime) -> None:
     assert after.passes >= before.passes + 2
     status = (await runtime.client.get_workflow_handle(slo.workflow_id).describe()).status
     assert status is WorkflowExecutionStatus.RUNNING
-    await cancel_slo_workflow(runtime.client, slo.id)
+    await cancel_slo(runtime.client, slo.id)
 
 
 async def test_cancel_ends_the_loop(runtime: Runtime, worker: Any) -> None:
     slo = await stored_slo(runtime)
-    handle = await start_slo_workflow(runtime.client, slo, runtime.settings)
+    handle = await start_slo(runtime.client, slo, runtime.settings)
     await eventually(lambda: _passes_at_least(runtime, slo, 1))
-    assert await cancel_slo_workflow(runtime.client, slo.id)
+    assert await cancel_slo(runtime.client, slo.id)
 
     async def cancelled() -> bool:
         return (await handle.describe()).status is WorkflowExecutionStatus.CANCELED
 
     await eventually(cancelled)
-    assert not await cancel_slo_workflow(runtime.client, "no-such-slo")
+    assert not await cancel_slo(runtime.client, "no-such-slo")
 
 
 async def test_prometheus_down_gives_unknown_and_the_loop_goes_on(runtime: Runtime) -> None:
@@ -176,17 +176,17 @@ async def test_prometheus_down_gives_unknown_and_the_loop_goes_on(runtime: Runti
 
     runtime.settings.calculator.calculation_interval_seconds = 0.5
     dead = PrometheusClient(f"http://127.0.0.1:{free_port()}", timeout_seconds=1, max_retries=0)
-    runtime.prometheus = dead
+    runtime.clients.prometheus = dead
     async with running_worker(runtime):
         slo = await stored_slo(runtime)
-        await start_slo_workflow(runtime.client, slo, runtime.settings)
+        await start_slo(runtime.client, slo, runtime.settings)
         state = await eventually(lambda: _passes_at_least(runtime, slo, 2), timeout=30)
     assert state.budget is not None
     assert state.budget.status is BudgetStatus.UNKNOWN
     assert state.budget.error and "did not answer" in state.budget.error
     assert state.budget.remaining_percent is None
     await dead.aclose()
-    await cancel_slo_workflow(runtime.client, slo.id)
+    await cancel_slo(runtime.client, slo.id)
 
 
 async def test_worker_start_restarts_loops_missing_from_temporal(runtime: Runtime) -> None:
@@ -194,13 +194,13 @@ async def test_worker_start_restarts_loops_missing_from_temporal(runtime: Runtim
 
     slo = await stored_slo(runtime)  # a row whose workflow was never started (e.g. a restored DB)
     async with running_worker(runtime):
-        await ensure_loops(runtime.client, runtime.db, runtime.settings)
+        await ensure_loops(runtime.clients)
         state = await eventually(lambda: _passes_at_least(runtime, slo, 1))
         assert state.budget is not None and state.budget.slo_id == slo.id
-        await ensure_loops(runtime.client, runtime.db, runtime.settings)  # idempotent
+        await ensure_loops(runtime.clients)  # idempotent
         described = await runtime.client.get_workflow_handle(slo.workflow_id).describe()
         assert described.status is WorkflowExecutionStatus.RUNNING
-    await cancel_slo_workflow(runtime.client, slo.id)
+    await cancel_slo(runtime.client, slo.id)
 
 
 async def test_local_activity_mode_runs_the_same_loop(runtime: Runtime, stack: Stack) -> None:
@@ -208,15 +208,15 @@ async def test_local_activity_mode_runs_the_same_loop(runtime: Runtime, stack: S
     runtime.settings.calculator.calculation_interval_seconds = 0.5
     async with running_worker(runtime):
         slo = await stored_slo(runtime, "burning")
-        handle = await start_slo_workflow(runtime.client, slo, runtime.settings)
+        handle = await start_slo(runtime.client, slo, runtime.settings)
         state = await eventually(lambda: _passes_at_least(runtime, slo, 2))
         fresh = await handle.execute_update("recalculate_now", result_type=ErrorBudget)
     assert state.budget is not None and state.budget.burn_level.value == "CRITICAL"
     assert fresh.slo_id == slo.id
-    stored = await runtime.db.current_budget(slo.id)
+    stored = await runtime.clients.budgets.current(slo.id)
     assert stored is not None and stored.calculated_at >= state.budget.calculated_at
     history = await handle.fetch_history()
     kinds = {e.WhichOneof("attributes") for e in history.events}
     assert "marker_recorded_event_attributes" in kinds  # local activities leave markers
     assert "activity_task_scheduled_event_attributes" not in kinds
-    await cancel_slo_workflow(runtime.client, slo.id)
+    await cancel_slo(runtime.client, slo.id)

@@ -1,31 +1,27 @@
 """Imports (Prometheus alert rules, OpenSLO v1, Sloth) and OpenSLO export.
 
-The file is the request body, as text (YAML; JSON is YAML too). Conversion is pure
-(`domain/interop`); each SLO it yields is created by `create_slo`, exactly as `POST /api/v1/slos`
-creates one: queries checked by Prometheus, definition stored, loop started. One failing SLO does
-not stop the others: the report says what was created and what was skipped, and why.
+The file is the request body, as text (YAML; JSON is YAML too); `control/imports.py` converts it
+and creates each SLO exactly as `POST /api/v1/slos` would.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
-from pydantic import Field
 
-from sla_management.adapters.postgres import Conflict, DatabaseUnavailable
-from sla_management.adapters.prometheus import PrometheusUnavailable
 from sla_management.api.auth import Editor, Principal
-from sla_management.api.deps import Deps, Services, ServiceUnavailable
-from sla_management.api.routes.rules import YAML, all_slos, get_slo
-from sla_management.api.routes.slos import create_slo, validate_queries
-from sla_management.domain.interop.common import DEFAULT_NAMESPACE, Conversion, InteropError, Skipped
+from sla_management.api.deps import Deps, actor
+from sla_management.api.routes.rules import YAML, YAML_RESPONSE
+from sla_management.control import slos
+from sla_management.control.clients import Clients
+from sla_management.control.imports import ImportReport, import_slos
+from sla_management.domain.interop.common import DEFAULT_NAMESPACE, Conversion
 from sla_management.domain.interop.openslo import export_openslo, import_openslo
 from sla_management.domain.interop.prom_alerts import import_alerts
 from sla_management.domain.interop.sloth import import_sloth
-from sla_management.domain.slo import SLO, CamelModel, SLOSpec
+from sla_management.errors import Invalid
 
 router = APIRouter(prefix="/api/v1", tags=["import/export"])
 
@@ -36,10 +32,6 @@ _FILE_BODY = {
         "content": {YAML: {"schema": {"type": "string"}}, "text/plain": {"schema": {"type": "string"}}},
     }
 }
-_YAML_RESPONSE: dict[int | str, dict[str, Any]] = {
-    200: {"content": {YAML: {"schema": {"type": "string"}}}, "description": "A YAML file."}
-}
-
 Namespace = Annotated[
     str,
     Query(min_length=1, max_length=63, description="Namespace for SLOs whose file does not name one."),
@@ -50,82 +42,26 @@ DryRun = Annotated[
 ]
 
 
-class CreatedSLO(CamelModel):
-    item: str = Field(description="Where in the file it came from.")
-    slo: SLO | SLOSpec = Field(
-        description="The stored SLO; in a dry run, the definition that would be stored."
-    )
-    notes: list[str] = Field(default_factory=list, description="What was assumed or approximated.")
-
-
-class ImportReport(CamelModel):
-    dry_run: bool = False
-    created: list[CreatedSLO] = Field(default_factory=list)
-    skipped: list[Skipped] = Field(default_factory=list)
-
-
-def _invalid_file(message: str) -> RequestValidationError:
-    return RequestValidationError([{"loc": ("body",), "msg": message, "type": "value_error.file"}])
-
-
 async def _file_text(request: Request) -> str:
     raw = await request.body()
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise _invalid_file("the file is not UTF-8 text") from exc
+        raise Invalid("body", "the file is not UTF-8 text") from exc
     if not text.strip():
-        raise _invalid_file("the request body is empty: send the file as the body")
+        raise Invalid("body", "the request body is empty: send the file as the body")
     return text
-
-
-def _why_invalid(exc: RequestValidationError) -> str:
-    return "; ".join(str(e.get("msg", "invalid")) for e in exc.errors()) or "invalid"
-
-
-async def _name_taken(services: Services, spec: SLOSpec) -> bool:
-    return any(s.name == spec.name for s in await all_slos(services, namespace=spec.namespace, service=None))
 
 
 async def _import(
     convert: Callable[[str], Conversion],
     request: Request,
-    services: Services,
+    clients: Clients,
     who: Principal,
     dry_run: bool,
 ) -> ImportReport:
-    try:
-        conversion = convert(await _file_text(request))
-    except InteropError as exc:
-        raise _invalid_file(str(exc)) from exc
-    report = ImportReport(dry_run=dry_run, skipped=list(conversion.skipped))
-    for converted in conversion.converted:
-        spec = converted.spec
-        try:
-            if dry_run:
-                await validate_queries(services, spec)
-                if await _name_taken(services, spec):
-                    raise Conflict(
-                        f"an SLO named {spec.name!r} already exists in namespace {spec.namespace!r}"
-                    )
-                slo: SLO | SLOSpec = spec
-            else:
-                slo = await create_slo(
-                    spec=spec, services=services, response=Response(), request=request, who=who
-                )
-        except RequestValidationError as exc:
-            report.skipped.append(Skipped(item=converted.item, reason=_why_invalid(exc)))
-        except Conflict as exc:
-            report.skipped.append(Skipped(item=converted.item, reason=str(exc)))
-        except (ServiceUnavailable, PrometheusUnavailable, DatabaseUnavailable) as exc:
-            # Nothing done yet: the whole import is unavailable (503). Otherwise keep what was
-            # created and say which ones were not.
-            if not report.created:
-                raise
-            report.skipped.append(Skipped(item=converted.item, reason=f"not created: {exc}"))
-        else:
-            report.created.append(CreatedSLO(item=converted.item, slo=slo, notes=converted.notes))
-    return report
+    text = await _file_text(request)
+    return await import_slos(clients, text, convert, actor(request, who), dry_run=dry_run)
 
 
 @router.post(
@@ -133,7 +69,7 @@ async def _import(
 )
 async def import_alert_rules(
     request: Request,
-    services: Deps,
+    clients: Deps,
     who: Editor,
     namespace: Namespace = DEFAULT_NAMESPACE,
     default_target: Annotated[
@@ -146,7 +82,7 @@ async def import_alert_rules(
     return await _import(
         lambda text: import_alerts(text, namespace=namespace, default_target=default_target),
         request,
-        services,
+        clients,
         who,
         dry_run,
     )
@@ -160,14 +96,14 @@ async def import_alert_rules(
 )
 async def import_openslo_file(
     request: Request,
-    services: Deps,
+    clients: Deps,
     who: Editor,
     namespace: Namespace = DEFAULT_NAMESPACE,
     dry_run: DryRun = False,
 ) -> ImportReport:
     """SLOs from OpenSLO v1 `SLO` objects (inline or referenced `SLI`, Prometheus sources)."""
     return await _import(
-        lambda text: import_openslo(text, namespace=namespace), request, services, who, dry_run
+        lambda text: import_openslo(text, namespace=namespace), request, clients, who, dry_run
     )
 
 
@@ -176,29 +112,27 @@ async def import_openslo_file(
 )
 async def import_sloth_file(
     request: Request,
-    services: Deps,
+    clients: Deps,
     who: Editor,
     namespace: Namespace = DEFAULT_NAMESPACE,
     dry_run: DryRun = False,
 ) -> ImportReport:
     """SLOs from Sloth `prometheus/v1` specs (or `PrometheusServiceLevel` resources)."""
-    return await _import(
-        lambda text: import_sloth(text, namespace=namespace), request, services, who, dry_run
-    )
+    return await _import(lambda text: import_sloth(text, namespace=namespace), request, clients, who, dry_run)
 
 
-@router.get("/slos/{slo_id}/openslo", response_class=Response, responses=_YAML_RESPONSE)
-async def slo_openslo(slo_id: str, services: Deps) -> Response:
+@router.get("/slos/{slo_id}/openslo", response_class=Response, responses=YAML_RESPONSE)
+async def slo_openslo(slo_id: str, clients: Deps) -> Response:
     """The SLO as an OpenSLO v1 `SLO` object (YAML)."""
-    return Response(export_openslo([await get_slo(services, slo_id)]), media_type=YAML)
+    return Response(export_openslo([await slos.get_slo(clients, slo_id)]), media_type=YAML)
 
 
-@router.get("/openslo", response_class=Response, responses=_YAML_RESPONSE)
+@router.get("/openslo", response_class=Response, responses=YAML_RESPONSE)
 async def openslo(
-    services: Deps,
+    clients: Deps,
     namespace: Annotated[str | None, Query(description="Only SLOs of this namespace.")] = None,
     service: Annotated[str | None, Query(description="Only SLOs of this service.")] = None,
 ) -> Response:
     """All (matching) SLOs as OpenSLO v1, one YAML document each (`sla export openslo`)."""
-    slos = await all_slos(services, namespace=namespace, service=service)
-    return Response(export_openslo(slos), media_type=YAML)
+    found = await slos.all_slos(clients, namespace=namespace, service=service)
+    return Response(export_openslo(found), media_type=YAML)

@@ -14,35 +14,22 @@ import contextlib
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import structlog
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from sla_management.adapters.cache import BudgetCache
 from sla_management.adapters.kafka import KafkaPublisher
-from sla_management.adapters.postgres import Database, DatabaseUnavailable
-from sla_management.adapters.prometheus import PrometheusClient
-from sla_management.config import Settings
+from sla_management.adapters.postgres import Database, SLORow, TelemetryRepository
+from sla_management.control.clients import Clients
 from sla_management.domain.budget import BudgetStatus
 from sla_management.domain.policy import Scope
+from sla_management.errors import DatabaseUnavailable, Unavailable
 from sla_management.observability import metrics
 
 log = structlog.get_logger(__name__)
 
 Probe = Callable[[], Awaitable[bool]]
-
-# One round trip for everything per-SLO; `budget` is the stored ErrorBudget document.
-_SLO_ROWS = """
-    SELECT s.id, s.service_name, b.status, b.remaining_percent, b.calculated_at,
-           (b.budget ->> 'consumedPercent')::double precision AS consumed,
-           b.budget -> 'burnRates' AS burn_rates
-    FROM slos s LEFT JOIN budgets_current b ON b.slo_id = s.id
-"""
-_ACTIVE_FREEZES = "SELECT scope, count(*) AS n FROM freeze_events WHERE resolved_at IS NULL GROUP BY scope"
-_OUTBOX = "SELECT count(*) AS n, min(created_at) AS oldest FROM event_outbox WHERE published_at IS NULL"
-_POLICIES = "SELECT count(*) FROM policies"
 
 WORKFLOW_TYPES = ("SLOWorkflow", "PolicyWorkflow")
 _RPC_TIMEOUT = timedelta(seconds=5)
@@ -60,6 +47,7 @@ class TelemetryRefresher:
         closers: Iterable[Callable[[], Awaitable[None]]] = (),
     ) -> None:
         self._db = db
+        self._stored = TelemetryRepository(db)
         self._temporal = temporal
         self._probes = dict(probes or {})
         self._interval = interval_seconds
@@ -94,23 +82,18 @@ class TelemetryRefresher:
 
     async def _from_database(self) -> None:
         try:
-            async with self._db.acquire() as conn:
-                slos = await conn.fetch(_SLO_ROWS)
-                freezes = await conn.fetch(_ACTIVE_FREEZES)
-                outbox = await conn.fetchrow(_OUTBOX)
-                policies = await conn.fetchval(_POLICIES)
+            state = await self._stored.snapshot()
         except DatabaseUnavailable as exc:
             log.debug("telemetry refresh skipped", error=str(exc))
             return
         now = datetime.now(UTC)
-        _budgets(slos, now)
-        active = {row["scope"]: row["n"] for row in freezes}
+        _budgets(state.slos, now)
         for scope in Scope:
-            metrics.FREEZES_ACTIVE.labels(scope.value).set(active.get(scope.value, 0))
-        metrics.OUTBOX_PENDING.set(outbox["n"])
-        oldest = outbox["oldest"]
+            metrics.FREEZES_ACTIVE.labels(scope.value).set(state.active_freezes_by_scope.get(scope.value, 0))
+        metrics.OUTBOX_PENDING.set(state.outbox_pending)
+        oldest = state.outbox_oldest
         metrics.OUTBOX_OLDEST_AGE.set((now - oldest).total_seconds() if oldest is not None else 0)
-        metrics.POLICIES_TOTAL.set(policies)
+        metrics.POLICIES_TOTAL.set(state.policies)
 
     async def _from_temporal(self) -> None:
         if self._temporal is None:
@@ -123,36 +106,35 @@ class TelemetryRefresher:
                     rpc_timeout=_RPC_TIMEOUT,
                 )
                 metrics.WORKFLOWS_RUNNING.labels(workflow_type).set(counted.count)
-        except (RPCError, RuntimeError, OSError, TimeoutError) as exc:
+        except (Unavailable, RPCError, RuntimeError, OSError, TimeoutError) as exc:
             # The `temporal` probe reports the outage; the last counts are kept meanwhile.
             log.debug("workflow count skipped", error=str(exc))
 
 
-def _budgets(rows: list[Any], now: datetime) -> None:
+def _budgets(rows: list[SLORow], now: datetime) -> None:
     metrics.SLOS_TOTAL.set(len(rows))
     by_status: Counter[str] = Counter()
     oldest: datetime | None = None
     for row in rows:
-        if row["status"] is None:
+        if row.status is None or row.calculated_at is None:
             by_status["PENDING"] += 1
             continue
-        status = BudgetStatus(row["status"])
+        status = BudgetStatus(row.status)
         by_status[status.value] += 1
-        calculated_at: datetime = row["calculated_at"]
-        oldest = calculated_at if oldest is None else min(oldest, calculated_at)
+        oldest = row.calculated_at if oldest is None else min(oldest, row.calculated_at)
         metrics.set_budget(
-            row["id"],
-            row["service_name"],
+            row.id,
+            row.service_name,
             status_gauge=status.gauge,
-            remaining=row["remaining_percent"],
-            consumed=row["consumed"],
-            burn_rates=row["burn_rates"] or {},
-            calculated_at=calculated_at,
+            remaining=row.remaining_percent,
+            consumed=row.consumed_percent,
+            burn_rates=row.burn_rates,
+            calculated_at=row.calculated_at,
         )
     for name in (*(s.value for s in BudgetStatus), "PENDING"):
         metrics.BUDGETS_BY_STATUS.labels(name).set(by_status.get(name, 0))
     metrics.PASS_LAG.set((now - oldest).total_seconds() if oldest is not None else 0)
-    metrics.forget_slos(row["id"] for row in rows)
+    metrics.forget_slos(row.id for row in rows)
 
 
 def _temporal_probe(temporal: Callable[[], Awaitable[Client]]) -> Probe:
@@ -162,35 +144,19 @@ def _temporal_probe(temporal: Callable[[], Awaitable[Client]]) -> Probe:
     return probe
 
 
-def dependency_refresher(
-    settings: Settings,
-    *,
-    db: Database,
-    cache: BudgetCache,
-    prometheus: PrometheusClient,
-    temporal: Callable[[], Awaitable[Client]],
-) -> TelemetryRefresher:
+def dependency_refresher(clients: Clients) -> TelemetryRefresher:
     """The refresher the API and the worker run: stored state, workflow counts, and a probe of
     every dependency (`sla_dependency_up`). Close it with `aclose()`."""
-    kafka = KafkaPublisher(settings.kafka)
+    kafka = KafkaPublisher(clients.settings.kafka)
     return TelemetryRefresher(
-        db,
-        temporal=temporal,
+        clients.db,
+        temporal=clients.temporal,
         probes={
-            "postgresql": db.ping,
-            "redis": cache.ping,
-            "prometheus": prometheus.ready,
+            "postgresql": clients.db.ping,
+            "redis": clients.cache.ping,
+            "prometheus": clients.prometheus.ready,
             "kafka": kafka.ping,
-            "temporal": _temporal_probe(temporal),
+            "temporal": _temporal_probe(clients.temporal),
         },
         closers=[kafka.aclose],
     )
-
-
-def client_of(client: Client) -> Callable[[], Awaitable[Client]]:
-    """For a process that holds a connected client (the worker) rather than connecting lazily."""
-
-    async def get() -> Client:
-        return client
-
-    return get

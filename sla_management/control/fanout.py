@@ -1,0 +1,62 @@
+"""Which policies hear of an SLO's new budget: the step after a pass is recorded.
+
+An SLO's loop signals a watching policy only when the budget crossed something that policy
+decides on (`domain.policy.band`), so a steady budget costs the policies nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from temporalio.client import Client
+
+from sla_management.adapters.postgres import PolicyRepository
+from sla_management.domain.policy import Observation, Policy, band
+from sla_management.observability import metrics
+from sla_management.workflows import client as loops
+from sla_management.workflows.models import RecordBudgetInput
+
+
+@dataclass(frozen=True)
+class _Selectable:
+    namespace: str
+    service_name: str
+    layer: str | None
+    labels: dict[str, str]
+
+
+class PolicyDirectory:
+    """Policies read from PostgreSQL at most every few seconds: every pass of every SLO asks
+    which policies watch it."""
+
+    def __init__(self, policies: PolicyRepository, ttl_seconds: float = 5.0) -> None:
+        self._repository = policies
+        self._ttl = ttl_seconds
+        self._policies: list[Policy] = []
+        self._loaded_at = float("-inf")
+
+    async def all(self) -> list[Policy]:
+        if time.monotonic() - self._loaded_at > self._ttl:
+            self._policies = await self._repository.all()
+            self._loaded_at = time.monotonic()
+        return self._policies
+
+
+class PolicyFanOut:
+    def __init__(self, client: Client, policies: PolicyDirectory, task_queue: str) -> None:
+        self._client = client
+        self._policies = policies
+        self._task_queue = task_queue
+
+    async def __call__(self, inp: RecordBudgetInput) -> None:
+        budget = inp.budget
+        probe = _Selectable(budget.namespace, budget.service_name, inp.layer, inp.labels)
+        now = Observation.of(budget, inp.slo_name)
+        for policy in await self._policies.all():
+            if not policy.covers(probe):
+                continue
+            if not inp.notify_policies and band(policy, inp.previous) == band(policy, now):
+                continue
+            await loops.start_policy(self._client, policy, self._task_queue, observe=now)
+            metrics.POLICY_SIGNALS.inc()
