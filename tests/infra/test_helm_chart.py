@@ -7,6 +7,7 @@ in test_manifests.py and always run.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from pathlib import Path
@@ -252,8 +253,16 @@ def test_whole_numbers_are_not_printed_in_scientific_notation(default_docs: list
 # --- credentials -------------------------------------------------------------------------------
 
 
-def test_the_default_release_carries_no_credential(default_docs: list[Doc]) -> None:
-    assert one(default_docs, "Secret", RELEASE).get("data") == {}
+def test_the_default_release_carries_no_credential_but_a_generated_webhook_token(
+    default_docs: list[Doc],
+) -> None:
+    # Nothing shipped: the only key is the Alertmanager webhook token, random per install.
+    data = one(default_docs, "Secret", RELEASE).get("data")
+    assert set(data) == {"alertmanager-webhook-token"}
+    token = base64.b64decode(data["alertmanager-webhook-token"]).decode()
+    assert len(token) == 40 and token.isalnum()
+    again = one(render(), "Secret", RELEASE)["data"]["alertmanager-webhook-token"]
+    assert again != data["alertmanager-webhook-token"]
     for where, pod in pod_specs(default_docs):
         for container in containers(pod):
             for name, entry in container_env(container).items():
