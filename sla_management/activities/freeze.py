@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import structlog
 from temporalio import activity
 
+from sla_management.activities.models import EnforceInput, EnforceResult
 from sla_management.adapters.postgres import (
     AuditRepository,
     BudgetRepository,
@@ -20,12 +21,15 @@ from sla_management.config import KafkaSettings
 from sla_management.domain.freeze import FreezeEvent
 from sla_management.domain.policy import Observation, Policy, Scope
 from sla_management.observability import metrics
-from sla_management.workflows.models import EnforceInput, EnforceResult
 
 if TYPE_CHECKING:
     from sla_management.adapters.kubernetes import KubernetesEnforcer
 
 log = structlog.get_logger(__name__)
+
+# Each activity is named after its method (`@activity.defn` without a name): the workflows call
+# them by reference, and committed histories record an activity by that name, so a method is
+# renamed only with a `workflow.patched` step and a replay test.
 
 
 def freeze_event(event: FreezeEvent, kind: str, settings: KafkaSettings) -> OutboxEvent:
@@ -78,13 +82,13 @@ class FreezeActivities:
             request_id=activity.info().workflow_id,
         )
 
-    @activity.defn(name="load_observations")
+    @activity.defn
     async def load_observations(self, policy: Policy) -> list[Observation]:
         watched = {s.id: s for s in await self._slos.all() if policy.covers(s)}
         budgets = await self._budgets.current_of(list(watched))
         return [Observation.of(b, watched[b.slo_id].name) for b in budgets]
 
-    @activity.defn(name="open_freeze")
+    @activity.defn
     async def open_freeze(self, event: FreezeEvent) -> FreezeEvent:
         stored = await self._freezes.open(event, [freeze_event(event, "FREEZE_ACTIVATED", self._kafka)])
         self._published()
@@ -100,7 +104,7 @@ class FreezeActivities:
         )
         return stored
 
-    @activity.defn(name="close_freeze")
+    @activity.defn
     async def close_freeze(self, event: FreezeEvent) -> FreezeEvent:
         assert event.resolved_at is not None and event.resolved_by is not None
         closed = await self._freezes.close(
@@ -122,11 +126,11 @@ class FreezeActivities:
         )
         return closed or event
 
-    @activity.defn(name="rescope_freeze")
+    @activity.defn
     async def rescope_freeze(self, event: FreezeEvent) -> FreezeEvent:
         return await self._freezes.rescope(event.id, event.namespaces) or event
 
-    @activity.defn(name="enforce_freezes")
+    @activity.defn
     async def enforce_freezes(self, inp: EnforceInput) -> EnforceResult:
         """Make Kubernetes match the active freezes in PostgreSQL for these namespaces (and
         the service's workloads). Reconciling from the records, rather than applying one

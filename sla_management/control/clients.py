@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 from temporalio.client import Client
 
-from sla_management.adapters.active_freezes import ActiveFreezes
 from sla_management.adapters.cache import BudgetCache
 from sla_management.adapters.postgres import (
     AuditRepository,
@@ -26,6 +25,7 @@ from sla_management.adapters.postgres import (
     TelemetryRepository,
     ViolationRepository,
 )
+from sla_management.adapters.postgres.active_freezes import ActiveFreezes
 from sla_management.adapters.prometheus import PrometheusClient
 from sla_management.config import Settings
 from sla_management.errors import TemporalUnavailable

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 from temporalio.client import Client
 
+from sla_management.activities.models import RecordBudgetInput
 from sla_management.adapters.postgres import PolicyRepository
 from sla_management.domain.policy import Observation, Policy, band
 from sla_management.observability import metrics
 from sla_management.workflows import client as loops
-from sla_management.workflows.models import RecordBudgetInput
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ class GateAnswer(CamelModel):
 
 async def gate(clients: Clients, namespace: str | None, service: str | None) -> GateAnswer:
     """May `service` be deployed into `namespace` now? Answered from memory, refreshed by
-    PostgreSQL notifications (adapters/active_freezes.py)."""
+    PostgreSQL notifications (adapters/postgres/active_freezes.py)."""
     if not namespace and not service:
         raise Invalid("query.namespace", "give namespace, service or both")
     active = await clients.active_freezes.get()

@@ -19,10 +19,10 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from sla_management.activities.freeze import FreezeActivities
+    from sla_management.activities.models import EnforceInput
     from sla_management.domain.freeze import FreezeEvent, freeze_namespaces
     from sla_management.domain.policy import Decision, Observation, Policy, Scope, Verdict, decide
     from sla_management.workflows.models import (
-        EnforceInput,
         PolicyState,
         PolicyWorkflowInput,
         ResolveRequest,

@@ -18,7 +18,8 @@ from typing import Any
 import asyncpg
 import structlog
 
-from sla_management.adapters.postgres import Database, FreezeRepository
+from sla_management.adapters.postgres.freezes import FreezeRepository
+from sla_management.adapters.postgres.pool import Database
 from sla_management.domain.freeze import FreezeEvent
 
 log = structlog.get_logger(__name__)
