@@ -159,7 +159,7 @@ class StaticToken(BaseModel):
     """An API key. Give `tokenSha256` (hex) in production so the secret is never stored."""
 
     name: str
-    role: str = Field(pattern="^(viewer|editor|admin)$")
+    role: str = Field(pattern="^(viewer|responder|editor|admin)$")
     token: str | None = None
     token_sha256: str | None = Field(default=None, alias="tokenSha256")
 

@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sla_management import __version__
 from sla_management.api import errors
-from sla_management.api.auth import Authenticator, Role, require
+from sla_management.api.auth import Authenticator, Permission, require
 from sla_management.api.routes import audit, budgets, gate, health, interop, policies, rules, slos, webhooks
 from sla_management.config import Settings, get_settings
 from sla_management.control.clients import Clients
@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestTelemetryMiddleware)
     instrument_app(app)
     # Reading needs `viewer`; routes that change something ask for more themselves.
-    readers = [require(Role.VIEWER)]
+    readers = [require(Permission.READ)]
     app.include_router(health.router)
     # Routes are matched in order; the gate is the hot path (every pipeline run asks it).
     app.include_router(gate.router, dependencies=readers)

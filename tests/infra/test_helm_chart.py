@@ -294,7 +294,7 @@ def test_an_unknown_role_fails_the_render() -> None:
         "secrets.staticTokens[0].role=root",
         f"secrets.staticTokens[0].tokenSha256={TOKEN_SHA}",
     )
-    assert "role must be viewer, editor or admin" in error
+    assert "role must be viewer, responder, editor or admin" in error
 
 
 def test_an_existing_secret_replaces_the_charts_own(production_docs: list[Doc]) -> None:
