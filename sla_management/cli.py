@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from sla_management.devstack.cli import demo_app, dev
+from sla_management.exception_cli import exception_app
 from sla_management.interop_cli import export_app, import_app, rules
 
 app = typer.Typer(
@@ -17,6 +18,7 @@ app.add_typer(demo_app, name="demo")
 app.command(help="Start the whole stack on loopback with a demo workload (what `make run` runs).")(dev)
 app.add_typer(import_app, name="import")
 app.add_typer(export_app, name="export")
+app.add_typer(exception_app, name="exception")
 app.command()(rules)
 
 

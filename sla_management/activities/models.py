@@ -3,9 +3,12 @@ that call them."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import Field
 
 from sla_management.domain.budget import ErrorBudget
+from sla_management.domain.freeze import ExceptionEnding
 from sla_management.domain.plan import QueryPlan
 from sla_management.domain.policy import Observation
 from sla_management.domain.slo import CamelModel
@@ -37,3 +40,10 @@ class EnforceInput(CamelModel):
 class EnforceResult(CamelModel):
     touched: list[str] = Field(default_factory=list)
     skipped: str | None = None
+
+
+class ExceptionClosing(CamelModel):
+    exception_id: str
+    ended_by: str
+    ending: ExceptionEnding
+    ended_at: datetime

@@ -15,7 +15,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from sla_management import __version__
 from sla_management.api import errors
 from sla_management.api.auth import Authenticator, Permission, require
-from sla_management.api.routes import audit, budgets, gate, health, interop, policies, rules, slos, webhooks
+from sla_management.api.routes import (
+    audit,
+    budgets,
+    exceptions,
+    gate,
+    health,
+    interop,
+    policies,
+    rules,
+    slos,
+    webhooks,
+)
 from sla_management.config import Settings, get_settings
 from sla_management.control.clients import Clients
 from sla_management.control.gauges import dependency_refresher
@@ -81,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(slos.router, dependencies=readers)
     app.include_router(budgets.router, dependencies=readers)
     app.include_router(policies.router, dependencies=readers)
+    app.include_router(exceptions.router, dependencies=readers)
     app.include_router(audit.router)
     # Alertmanager authenticates with its own token (ALERTMANAGER__WEBHOOK_TOKEN).
     app.include_router(webhooks.router)

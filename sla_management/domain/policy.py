@@ -14,6 +14,7 @@ from typing import Annotated, Protocol, Self
 from pydantic import Field, model_validator
 
 from sla_management.domain.budget import BudgetStatus, BurnLevel, ErrorBudget
+from sla_management.domain.channels import NotifyTarget
 from sla_management.domain.slo import CamelModel, ManagedBy
 
 
@@ -76,6 +77,9 @@ class PolicySpec(CamelModel):
     slo_selector: SLOSelector | None = None
     trigger_on_burn_level: BurnLevel | None = None
     min_freeze_minutes: Annotated[int, Field(ge=0, le=10080)] = 30
+    # Longest freeze exception a responder may grant against this policy's freezes.
+    max_exception_minutes: Annotated[int, Field(ge=1, le=10080)] = 240
+    notify: Annotated[list[NotifyTarget], Field(max_length=10)] = Field(default_factory=list)
     description: str | None = None
 
     @model_validator(mode="after")
@@ -257,3 +261,25 @@ def band(policy: PolicySpec, obs: Observation | None) -> tuple[bool, bool, bool]
     if obs is None:
         return None
     return obs.has_data, _breaches(policy, obs) is not None, _recovered(policy, obs)
+
+
+# Statuses an SLO's watching policies tell their notify targets about, in order of gravity.
+_GRAVITY = {
+    BudgetStatus.HEALTHY: 0,
+    BudgetStatus.WARNING: 1,
+    BudgetStatus.CRITICAL: 2,
+    BudgetStatus.EXHAUSTED: 3,
+}
+
+
+def status_worsened(previous: Observation | None, now: Observation) -> bool:
+    """Whether the SLO just entered WARNING, CRITICAL or EXHAUSTED from a better status. A
+    status after missing data is no crossing (nobody knows what it crossed from), so an outage of
+    Prometheus does not notify anyone twice."""
+    after = _GRAVITY.get(now.status, 0)
+    if after == 0:
+        return False
+    if previous is None:
+        return True
+    before = _GRAVITY.get(previous.status)
+    return before is not None and after > before

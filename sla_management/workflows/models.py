@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 
 from sla_management.config import Settings
 from sla_management.domain.budget import BudgetStatus, BurnLevel, ErrorBudget
-from sla_management.domain.freeze import FreezeEvent
+from sla_management.domain.freeze import FreezeEvent, FreezeException
 from sla_management.domain.plan import Ledger
 from sla_management.domain.policy import Decision, Observation, Policy
 from sla_management.domain.slo import SLO, CamelModel
@@ -90,6 +90,9 @@ class PolicyState(CamelModel):
     suppressed_until: datetime | None = None
     loaded: bool = False
     last_decision: Decision | None = None
+    # Freeze exceptions granted against this policy's freezes and not ended yet, by id: the
+    # workflow ends each at its expiry, on a durable timer.
+    exceptions: dict[str, FreezeException] = Field(default_factory=dict)
 
 
 class PolicyWorkflowInput(CamelModel):
@@ -101,3 +104,5 @@ class ResolveRequest(CamelModel):
     resolved_by: Annotated[str, Field(min_length=1, max_length=200)]
     reason: Annotated[str, Field(min_length=1, max_length=2000)]
     event_id: str | None = None
+    # How long the policy may not freeze again; None: its minFreezeMinutes.
+    hold_minutes: Annotated[int | None, Field(ge=0, le=10080)] = None
