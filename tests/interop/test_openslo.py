@@ -299,7 +299,44 @@ spec:
         pytest.param(
             {"objectives": [{"target": 0.99, "indicatorRef": "x"}]}, "composite SLOs", id="a composite SLO"
         ),
-        pytest.param({"objectives": [{"target": 1.5}]}, "not a valid SLO: target", id="a target over one"),
+        pytest.param(
+            {"objectives": [{"target": 1.5}]},
+            "target is a ratio and must be above 0 and below 1, e.g. 0.999 for 99.9 % (it is 1.5; a "
+            "percentage goes in targetPercent)",
+            id="a target over one",
+        ),
+        pytest.param(
+            {"objectives": [{"target": 0}]},
+            "target is a ratio and must be above 0 and below 1",
+            id="target 0",
+        ),
+        pytest.param({"objectives": [{"target": "high"}]}, "target 'high' is not a number", id="target text"),
+        pytest.param(
+            {"objectives": [{"target": 0.999999}]},
+            "an objective of 99.9999 % is above 99.999 %",
+            id="a target of six nines",
+        ),
+        pytest.param(
+            {"objectives": [{"targetPercent": 150}]},
+            "targetPercent is a percentage and must be below 100 (it is 150)",
+            id="targetPercent 150",
+        ),
+        pytest.param(
+            {"objectives": [{"targetPercent": "x"}]},
+            "targetPercent 'x' is not a percentage",
+            id="targetPercent text",
+        ),
+        pytest.param(
+            {"timeWindow": [{"duration": "120d", "isRolling": True}]},
+            "a 120d window is 120 days; windows here are 1 to 90 days",
+            id="120 days",
+        ),
+        pytest.param(
+            {"timeWindow": [{"duration": "0d", "isRolling": True}]},
+            "windows here are 1 to 90 days",
+            id="0 days",
+        ),
+        pytest.param({"service": "  "}, "serviceName: must not be empty or blank", id="a blank service"),
     ],
 )
 def test_skipped_slos(spec: dict[str, Any], reason: str) -> None:
