@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+import structlog
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
@@ -21,6 +22,8 @@ from sla_management.domain.freeze import FreezeEvent
 from sla_management.domain.policy import Policy
 from sla_management.domain.slo import SLO
 from sla_management.observability.tracing import with_trace_headers
+
+log = structlog.get_logger(__name__)
 
 
 class DatabaseUnavailable(Exception):
@@ -115,7 +118,13 @@ class Database:
         except _UNAVAILABLE as exc:
             raise DatabaseUnavailable(f"PostgreSQL is unreachable: {exc}") from exc
         except asyncpg.exceptions.DataError as exc:
-            raise InvalidValue(f"PostgreSQL refused a value: {exc}") from exc
+            # The database's own text names its internals and repeats the value: it goes to the
+            # log; the caller learns only that one of its values cannot be stored.
+            log.warning("postgresql refused a value", sqlstate=exc.sqlstate, error=str(exc)[:2000])
+            raise InvalidValue(
+                "a value in the request cannot be stored (for example a NUL character or a number "
+                "out of range)"
+            ) from exc
 
     async def ping(self) -> bool:
         try:
@@ -168,7 +177,7 @@ class Database:
                 )
         except asyncpg.UniqueViolationError as exc:
             raise Conflict(
-                f"an SLO named {slo.name!r} already exists in namespace {slo.namespace!r}"
+                f"an SLO named {slo.name!r} (ignoring case) already exists in namespace {slo.namespace!r}"
             ) from exc
         return self._slo(row)
 
@@ -192,7 +201,7 @@ class Database:
                 )
         except asyncpg.UniqueViolationError as exc:
             raise Conflict(
-                f"an SLO named {slo.name!r} already exists in namespace {slo.namespace!r}"
+                f"an SLO named {slo.name!r} (ignoring case) already exists in namespace {slo.namespace!r}"
             ) from exc
         return self._slo(row) if row else None
 
@@ -400,7 +409,7 @@ class PolicyStore:
                     policy.created_at,
                 )
         except asyncpg.UniqueViolationError as exc:
-            raise Conflict(f"a policy named {policy.name!r} already exists") from exc
+            raise Conflict(f"a policy named {policy.name!r} (ignoring case) already exists") from exc
         return self._policy(row)
 
     async def update_policy(self, policy: Policy) -> Policy | None:
@@ -417,7 +426,7 @@ class PolicyStore:
                     policy.updated_at,
                 )
         except asyncpg.UniqueViolationError as exc:
-            raise Conflict(f"a policy named {policy.name!r} already exists") from exc
+            raise Conflict(f"a policy named {policy.name!r} (ignoring case) already exists") from exc
         return self._policy(row) if row else None
 
     async def get_policy(self, policy_id: str) -> Policy | None:

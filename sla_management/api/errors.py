@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from sla_management.adapters.postgres import Conflict, DatabaseUnavailable, InvalidValue
 from sla_management.adapters.prometheus import PrometheusUnavailable
 from sla_management.api.deps import ServiceUnavailable
+from sla_management.domain.limits import ECHO_MAX_CHARS
 
 log = structlog.get_logger(__name__)
 
@@ -36,7 +37,13 @@ class NotFound(Exception):
     pass
 
 
+# Messages quote input through `limits.echo`; this catches any that does not.
+DETAIL_MAX_CHARS = 1000
+
+
 def problem(status: int, detail: str, *, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+    if len(detail) > DETAIL_MAX_CHARS:
+        detail = f"{detail[: DETAIL_MAX_CHARS - 1]}…"
     body = {
         "type": "about:blank",
         "title": _TITLES.get(status, "Error"),
@@ -52,6 +59,13 @@ def problem(status: int, detail: str, *, headers: dict[str, str] | None = None, 
     )
 
 
+_ERRORS_MAX = 50
+
+
+def _cut(text: str, limit: int = ECHO_MAX_CHARS) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}…"
+
+
 def _summary(errors: list[dict[str, Any]]) -> str:
     parts = []
     for error in errors[:3]:
@@ -63,9 +77,14 @@ def _summary(errors: list[dict[str, Any]]) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # A location can hold input (a label's key): it is cut like any echoed input.
         errors = [
-            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-            for e in exc.errors()
+            {
+                "loc": [p if isinstance(p, int) else _cut(str(p)) for p in e.get("loc", ())],
+                "msg": _cut(str(e.get("msg", "")), DETAIL_MAX_CHARS),
+                "type": e.get("type", ""),
+            }
+            for e in exc.errors()[:_ERRORS_MAX]
         ]
         return problem(422, _summary(errors), errors=errors)
 

@@ -7,7 +7,8 @@ same way wherever it comes in, before anything is parsed, stored or put in a wor
 Case rules: namespaces are Kubernetes namespace names (DNS-1123 labels, so lower case); SLO names
 are unique per namespace and policy names unique overall *ignoring case* (`name_key`, and the
 database's unique indexes on `lower(name)`); service names, layers and labels are compared
-exactly, as Prometheus compares label values. Names are trimmed; a blank one is refused.
+exactly, as Prometheus compares label values. Names and services are trimmed; a blank one is
+refused.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ SELECTOR_ITEMS_MAX = 64
 # How much of a user's input an error message repeats.
 ECHO_MAX_CHARS = 80
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+_DNS_LABEL = re.compile(DNS_LABEL_PATTERN)
 # C0 and C1 control characters; free text may keep tab, line feed and carriage return.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -102,7 +104,8 @@ def _dns_label(value: str) -> str:
 Name = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=NAME_MAX_CHARS), AfterValidator(_not_blank)
 ]
-Namespace = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_dns_label)]
+# Not trimmed: " shop" is no Kubernetes name, and the CRDs (which cannot trim) refuse it too.
+Namespace = Annotated[str, AfterValidator(_dns_label)]
 Description = Annotated[str, StringConstraints(max_length=DESCRIPTION_MAX_CHARS), AfterValidator(_text)]
 MetricName = Annotated[str, StringConstraints(max_length=METRIC_NAME_MAX_CHARS), AfterValidator(_one_line)]
 LabelKey = Annotated[

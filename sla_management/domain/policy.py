@@ -93,7 +93,7 @@ def _distinct(actions: list[Action]) -> list[Action]:
 
 
 # The namespace or the service; which of the two is checked with the scope.
-PolicyTarget = Annotated[str, StringConstraints(strip_whitespace=True, max_length=NAME_MAX_CHARS)]
+PolicyTarget = Annotated[str, StringConstraints(max_length=NAME_MAX_CHARS)]
 _TARGET_RULES = {Scope.NAMESPACE: TypeAdapter(Namespace), Scope.SERVICE: TypeAdapter(Name)}
 
 
@@ -118,7 +118,11 @@ class PolicySpec(CamelModel):
     @classmethod
     def _target_fits_scope(cls, target: str, info: ValidationInfo) -> str:
         # The target is an SLO's namespace or service, so it follows the same rules.
-        rules = _TARGET_RULES.get(info.data.get("scope"))  # type: ignore[arg-type]
+        # A service is trimmed as SLOs' services are; a namespace must already be a name.
+        scope = info.data.get("scope")
+        if scope is Scope.SERVICE:
+            target = target.strip()
+        rules = _TARGET_RULES.get(scope)  # type: ignore[arg-type]
         if rules is not None and target:
             try:
                 rules.validate_python(target)

@@ -245,8 +245,10 @@ def test_invalid_policy_specs(raw: dict[str, Any], message: str) -> None:
 
 
 def test_names_and_targets_are_trimmed() -> None:
-    spec = PolicySpec.model_validate(body(name=" orchestration ", target=" shop\t"))
-    assert (spec.name, spec.target) == ("orchestration", "shop")
+    spec = PolicySpec.model_validate(body(name=" orchestration ", scope="SERVICE", target=" checkout\t"))
+    assert (spec.name, spec.target) == ("orchestration", "checkout")
+    with pytest.raises(ValidationError, match=re.escape(DNS)):
+        PolicySpec.model_validate(body(target=" shop"))
 
 
 def test_spec_example_reads_and_writes_camel_case() -> None:

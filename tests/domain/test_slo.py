@@ -443,8 +443,10 @@ def test_comparison_holds(comparison: Comparison, value: float, threshold: float
 
 
 def test_names_and_services_are_trimmed() -> None:
-    spec = SLOSpec.model_validate(body(name="  checkout  ", serviceName=" checkout\t", namespace=" shop "))
-    assert (spec.name, spec.service_name, spec.namespace) == ("checkout", "checkout", "shop")
+    spec = SLOSpec.model_validate(body(name="  checkout  ", serviceName=" checkout\t", layer=" edge "))
+    assert (spec.name, spec.service_name, spec.layer) == ("checkout", "checkout", "edge")
+    with pytest.raises(ValidationError, match=re.escape(NAMESPACE_RULE)):
+        SLOSpec.model_validate(body(namespace=" shop"))
 
 
 def test_values_at_each_limit_are_accepted() -> None:

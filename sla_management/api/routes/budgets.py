@@ -17,6 +17,7 @@ from sla_management.api.auth import Editor
 from sla_management.api.deps import Deps, Services, ServiceUnavailable
 from sla_management.api.errors import NotFound
 from sla_management.domain.budget import BudgetStatus, BurnLevel, ErrorBudget
+from sla_management.domain.limits import echo
 from sla_management.domain.slo import CamelModel
 from sla_management.domain.windows import BURN_WINDOWS
 from sla_management.temporal import start_slo_workflow
@@ -54,7 +55,7 @@ async def _budget(services: Services, slo_id: str) -> ErrorBudget:
         return cached
     slo = await services.db.get_slo(slo_id)
     if slo is None:
-        raise NotFound(f"no SLO with id {slo_id!r}")
+        raise NotFound(f"no SLO with id {echo(slo_id)}")
     if (stored := await services.db.current_budget(slo_id)) is not None:
         await services.cache.put(stored)
         return stored
@@ -67,7 +68,7 @@ async def _budget(services: Services, slo_id: str) -> ErrorBudget:
     except (RPCError, ServiceUnavailable):
         live = None
     if live is None:
-        raise NotFound(f"SLO {slo_id!r} has no budget yet: its first calculation has not finished")
+        raise NotFound(f"SLO {echo(slo_id)} has no budget yet: its first calculation has not finished")
     return live
 
 
@@ -138,7 +139,7 @@ async def history(
             ]
         )
     if await services.db.get_slo(slo_id) is None:
-        raise NotFound(f"no SLO with id {slo_id!r}")
+        raise NotFound(f"no SLO with id {echo(slo_id)}")
     return await services.db.budget_history(slo_id, start, end, limit)
 
 
@@ -162,7 +163,7 @@ async def recalculate(slo_id: str, services: Deps, _: Editor) -> ErrorBudget:
     """Run a pass now and answer with its budget (a Temporal update on the SLO's workflow)."""
     slo = await services.db.get_slo(slo_id)
     if slo is None:
-        raise NotFound(f"no SLO with id {slo_id!r}")
+        raise NotFound(f"no SLO with id {echo(slo_id)}")
     temporal = await services.temporal()
     handle = await start_slo_workflow(temporal, slo, services.settings)  # running already: same handle
     timeout = (
@@ -178,6 +179,6 @@ async def recalculate(slo_id: str, services: Deps, _: Editor) -> ErrorBudget:
         raise ServiceUnavailable(f"the recalculation failed: {exc.cause}") from exc
     except RPCError as exc:
         if exc.status is RPCStatusCode.NOT_FOUND:
-            raise NotFound(f"SLO {slo_id!r} has no running workflow") from exc
+            raise NotFound(f"SLO {echo(slo_id)} has no running workflow") from exc
         raise ServiceUnavailable(f"Temporal refused the recalculation: {exc}") from exc
     return budget

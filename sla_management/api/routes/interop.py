@@ -25,6 +25,7 @@ from sla_management.domain.interop.common import DEFAULT_NAMESPACE, Conversion, 
 from sla_management.domain.interop.openslo import export_openslo, import_openslo
 from sla_management.domain.interop.prom_alerts import import_alerts
 from sla_management.domain.interop.sloth import import_sloth
+from sla_management.domain.limits import DNS_LABEL_PATTERN, TARGET_MAX, name_key
 from sla_management.domain.slo import SLO, CamelModel, SLOSpec
 
 router = APIRouter(prefix="/api/v1", tags=["import/export"])
@@ -42,7 +43,12 @@ _YAML_RESPONSE: dict[int | str, dict[str, Any]] = {
 
 Namespace = Annotated[
     str,
-    Query(min_length=1, max_length=63, description="Namespace for SLOs whose file does not name one."),
+    Query(
+        min_length=1,
+        max_length=63,
+        pattern=DNS_LABEL_PATTERN,
+        description="Namespace for SLOs whose file does not name one (a Kubernetes namespace name).",
+    ),
 ]
 DryRun = Annotated[
     bool,
@@ -84,7 +90,9 @@ def _why_invalid(exc: RequestValidationError) -> str:
 
 
 async def _name_taken(services: Services, spec: SLOSpec) -> bool:
-    return any(s.name == spec.name for s in await all_slos(services, namespace=spec.namespace, service=None))
+    wanted = name_key(spec.name)
+    slos = await all_slos(services, namespace=spec.namespace, service=None)
+    return any(name_key(s.name) == wanted for s in slos)
 
 
 async def _import(
@@ -138,7 +146,9 @@ async def import_alert_rules(
     namespace: Namespace = DEFAULT_NAMESPACE,
     default_target: Annotated[
         float,
-        Query(alias="defaultTarget", gt=0, lt=1, description="Objective for alerts that state none."),
+        Query(
+            alias="defaultTarget", gt=0, le=TARGET_MAX, description="Objective for alerts that state none."
+        ),
     ] = 0.99,
     dry_run: DryRun = False,
 ) -> ImportReport:

@@ -18,6 +18,7 @@ from sla_management.api.deps import Deps, Services, ServiceUnavailable
 from sla_management.api.errors import NotFound
 from sla_management.api.routes.audit import record
 from sla_management.domain.freeze import FreezeEvent
+from sla_management.domain.limits import Description, Name, echo
 from sla_management.domain.policy import Policy, PolicySpec
 from sla_management.domain.slo import CamelModel, ManagedBy
 from sla_management.services import (
@@ -32,8 +33,8 @@ router = APIRouter(prefix="/api/v1/policies", tags=["policies"])
 
 
 class ResolveBody(CamelModel):
-    resolved_by: Annotated[str, Field(min_length=1, max_length=200, description="Who ends the freeze.")]
-    reason: Annotated[str, Field(min_length=1, max_length=2000, description="Why, for the audit trail.")]
+    resolved_by: Annotated[Name, Field(description="Who ends the freeze.")]
+    reason: Annotated[Description, Field(min_length=1, description="Why, for the audit trail.")]
 
 
 def _store(services: Services) -> PolicyStore:
@@ -52,7 +53,7 @@ def _with_defaults(services: Services, spec: PolicySpec) -> PolicySpec:
 async def _get(services: Services, policy_id: str) -> Policy:
     policy = await _store(services).get_policy(policy_id)
     if policy is None:
-        raise NotFound(f"no policy with id {policy_id!r}")
+        raise NotFound(f"no policy with id {echo(policy_id)}")
     return policy
 
 
@@ -90,7 +91,7 @@ async def resolve_freeze(
     is still low."""
     freeze = await _store(services).get_freeze(event_id)
     if freeze is None:
-        raise NotFound(f"no freeze with id {event_id!r}")
+        raise NotFound(f"no freeze with id {echo(event_id)}")
     if not freeze.active:
         raise Conflict(
             f"freeze {event_id} was already resolved by {freeze.resolved_by} at {freeze.resolved_at}"
@@ -165,7 +166,7 @@ async def update_policy(
     )
     saved = await _store(services).update_policy(updated)
     if saved is None:
-        raise NotFound(f"no policy with id {policy_id!r}")
+        raise NotFound(f"no policy with id {echo(policy_id)}")
     await notify_policy_updated(services, saved)
     await record(services, request, who, "policy.update", "policy", saved.id, before=current, after=saved)
     return saved

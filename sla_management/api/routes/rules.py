@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from sla_management.api.deps import Deps, Services
 from sla_management.api.errors import NotFound
+from sla_management.domain.limits import echo
 from sla_management.domain.rules import render_rule_file
 from sla_management.domain.slo import SLO
 
@@ -23,7 +24,7 @@ _PAGE = 1000
 async def get_slo(services: Services, slo_id: str) -> SLO:
     slo = await services.db.get_slo(slo_id)
     if slo is None:
-        raise NotFound(f"no SLO with id {slo_id!r}")
+        raise NotFound(f"no SLO with id {echo(slo_id)}")
     return slo
 
 

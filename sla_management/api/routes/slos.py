@@ -18,6 +18,7 @@ from sla_management.api.deps import Deps, Services, ServiceUnavailable
 from sla_management.api.errors import NotFound
 from sla_management.api.routes.audit import record
 from sla_management.domain.budget import BudgetStatus, ErrorBudget, compute_budget
+from sla_management.domain.limits import echo
 from sla_management.domain.plan import fold_results, plan_queries
 from sla_management.domain.slo import SLO, CamelModel, ManagedBy, QueryUnit, SLOSpec
 from sla_management.services import (
@@ -69,7 +70,7 @@ def _resolve_defaults(services: Services, spec: SLOSpec) -> SLOSpec:
 async def _get(services: Services, slo_id: str) -> SLO:
     slo = await services.db.get_slo(slo_id)
     if slo is None:
-        raise NotFound(f"no SLO with id {slo_id!r}")
+        raise NotFound(f"no SLO with id {echo(slo_id)}")
     return slo
 
 
@@ -144,7 +145,7 @@ async def update_slo(slo_id: str, spec: SLOSpec, services: Deps, request: Reques
     await services.temporal()  # fail before writing if the loop cannot be told
     saved = await services.db.update_slo(updated)
     if saved is None:
-        raise NotFound(f"no SLO with id {slo_id!r}")
+        raise NotFound(f"no SLO with id {echo(slo_id)}")
     await notify_slo_updated(services, saved)
     await record(services, request, who, "slo.update", "slo", saved.id, before=current, after=saved)
     return saved
