@@ -389,3 +389,33 @@ def load_text(text: str) -> tuple[dict[str, SLOSpec], dict[str, str], dict[str, 
 def test_not_openslo(text: str) -> None:
     with pytest.raises(InteropError):
         import_openslo(text)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        pytest.param({"type": "Prometheus", "spec": ["sum(x)"]}, id="a list for the source spec"),
+        pytest.param({"metricSourceRef": "ds"}, id="a DataSource whose spec is a list"),
+    ],
+)
+def test_a_list_where_a_mapping_belongs_is_a_skip(source: dict[str, Any]) -> None:
+    data_source = {
+        "apiVersion": "openslo/v1",
+        "kind": "DataSource",
+        "metadata": {"name": "ds"},
+        "spec": ["x"],
+    }
+    slo = {
+        "apiVersion": "openslo/v1",
+        "kind": "SLO",
+        "metadata": {"name": "x"},
+        "spec": {
+            "service": "s",
+            "budgetingMethod": "Occurrences",
+            "objectives": [{"target": 0.99}],
+            "indicator": {"spec": {"ratioMetric": {"raw": {"metricSource": source}}}},
+        },
+    }
+    result = import_openslo(yaml.safe_dump_all([data_source, slo]))
+    assert not result.converted
+    assert result.skipped[0].reason.startswith("raw ")

@@ -232,3 +232,12 @@ def test_skipped_slos(text: str, reason: str) -> None:
 def test_not_sloth(text: str) -> None:
     with pytest.raises(InteropError):
         import_sloth(text)
+
+
+def test_a_resource_whose_metadata_is_a_list_is_still_read() -> None:
+    text = (
+        "apiVersion: sloth.slok.dev/v1\nkind: PrometheusServiceLevel\nmetadata: [x]\n"
+        "spec: {service: s, slos: [{name: a, objective: 99, sli: {raw: {errorRatioQuery: 'x[{{.window}}]'}}}]}"
+    )
+    [converted] = import_sloth(text).converted
+    assert converted.item == "s/a"

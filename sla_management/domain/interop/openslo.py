@@ -136,6 +136,11 @@ def _window_days(spec: dict[str, Any], notes: list[str]) -> int | None:
     return days
 
 
+def _mapping(value: object) -> dict[str, Any]:
+    """A mapping from the file, or an empty one where the file has something else."""
+    return value if isinstance(value, dict) else {}
+
+
 def _query(metric: object, sources: dict[str, dict[str, Any]], role: str) -> str:
     """The PromQL of a metric (`{metricSource: {type, metricSourceRef, spec: {query}}}`)."""
     source = metric.get("metricSource") if isinstance(metric, dict) else None
@@ -146,12 +151,12 @@ def _query(metric: object, sources: dict[str, dict[str, Any]], role: str) -> str
     if not kind and ref:
         data_source = sources.get(str(ref))
         if data_source is None:
-            raise _Skip(f"{role} refers to DataSource {ref!r}, which the file does not define")
-        kind = (data_source.get("spec") or {}).get("type")
+            raise _Skip(f"{role} refers to DataSource {echo(ref)}, which the file does not define")
+        kind = _mapping(data_source.get("spec")).get("type")
     if str(kind).lower() != "prometheus":
-        raise _Skip(f"{role} reads from {kind or 'an untyped source'}, not Prometheus")
+        raise _Skip(f"{role} reads from {str(kind)[:80] if kind else 'an untyped source'}, not Prometheus")
     spec = source.get("spec")
-    query = spec if isinstance(spec, str) else (spec or {}).get("query") or (spec or {}).get("promql")
+    query = spec if isinstance(spec, str) else _mapping(spec).get("query") or _mapping(spec).get("promql")
     if not query or not str(query).strip():
         raise _Skip(f"{role} has no `query` in its metricSource spec")
     return pq.normalize_placeholder(str(query)).strip()

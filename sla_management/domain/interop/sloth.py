@@ -79,7 +79,8 @@ def _documents(text: str) -> list[tuple[str, dict[str, Any] | None, str]]:
     for i, doc in enumerate(documents, start=1):
         where = f"document {i}"
         if isinstance(doc, dict) and doc.get("kind") == K8S_KIND and isinstance(doc.get("spec"), dict):
-            name = (doc.get("metadata") or {}).get("name")
+            metadata = doc.get("metadata")
+            name = metadata.get("name") if isinstance(metadata, dict) else None
             found.append((f"{K8S_KIND} {name}" if name else where, doc["spec"], ""))
         elif isinstance(doc, dict) and doc.get("version") == VERSION:
             found.append((where, doc, ""))
