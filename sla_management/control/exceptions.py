@@ -17,19 +17,18 @@ from sla_management.control import audit
 from sla_management.control.audit import Actor
 from sla_management.control.clients import Clients
 from sla_management.domain.freeze import ExceptionEnd, ExceptionEnding, FreezeException
+from sla_management.domain.limits import Description, Name, Namespace, StrictInt
 from sla_management.domain.slo import CamelModel
 from sla_management.errors import Conflict, Invalid, NotFound, echo
 from sla_management.workflows import client as loops
 
-_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
-
 
 class ExceptionRequest(CamelModel):
-    namespace: Annotated[str, Field(min_length=1, max_length=63, pattern=_DNS_LABEL)]
-    service: Annotated[str | None, Field(min_length=1, max_length=200)] = None
-    reason: Annotated[str, Field(min_length=1, max_length=2000)]
-    ticket: Annotated[str | None, Field(max_length=200)] = None
-    duration_minutes: Annotated[int, Field(ge=1, le=10080)]
+    namespace: Namespace
+    service: Name | None = None
+    reason: Annotated[Description, Field(min_length=1)]
+    ticket: Name | None = None
+    duration_minutes: Annotated[StrictInt, Field(ge=1, le=10080)]
 
 
 async def grant_exception(clients: Clients, request: ExceptionRequest, actor: Actor) -> FreezeException:

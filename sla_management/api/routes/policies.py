@@ -13,6 +13,7 @@ from sla_management.api.deps import Deps, actor
 from sla_management.control import freezes, policies
 from sla_management.control.freezes import ResolvedFreeze
 from sla_management.domain.freeze import FreezeEvent
+from sla_management.domain.limits import Description, Name
 from sla_management.domain.policy import Policy, PolicySpec
 from sla_management.domain.slo import CamelModel, ManagedBy
 
@@ -20,8 +21,8 @@ router = APIRouter(prefix="/api/v1/policies", tags=["policies"])
 
 
 class ResolveBody(CamelModel):
-    resolved_by: Annotated[str, Field(min_length=1, max_length=200, description="Who ends the freeze.")]
-    reason: Annotated[str, Field(min_length=1, max_length=2000, description="Why, for the audit trail.")]
+    resolved_by: Annotated[Name, Field(description="Who ends the freeze.")]
+    reason: Annotated[Description, Field(min_length=1, description="Why, for the audit trail.")]
     hold_minutes: Annotated[
         int | None,
         Field(

@@ -6,7 +6,7 @@ Revision ID: 0006
 from alembic import op
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0005"
 
 
 def upgrade() -> None:
