@@ -101,6 +101,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Invalid)
     async def invalid(_: Request, exc: Invalid) -> JSONResponse:
+        if not exc.field:  # about the request as a whole
+            return problem(422, exc.message)
         return unprocessable(
             [{"loc": _loc(exc.field), "msg": _cut(exc.message, DETAIL_MAX_CHARS), "type": "value_error"}]
         )

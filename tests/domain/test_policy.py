@@ -273,6 +273,8 @@ def test_spec_example_reads_and_writes_camel_case() -> None:
         "sloSelector": None,
         "triggerOnBurnLevel": None,
         "minFreezeMinutes": 30,
+        "maxExceptionMinutes": 240,
+        "notify": [],
         "description": None,
     }
     assert PolicySpec.model_validate(out) == parsed
