@@ -13,7 +13,6 @@ from __future__ import annotations
 from sla_management.domain.limits import echo as echo
 
 
-
 class ControlPlaneError(Exception):
     """Base class: an outcome a caller is expected to handle."""
 
