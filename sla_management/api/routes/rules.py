@@ -18,6 +18,10 @@ _YAML_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {"content": {YAML: {"schema": {"type": "string"}}}, "description": "A YAML file."}
 }
 _PAGE = 1000
+SlothMetadata = Annotated[
+    bool,
+    Query(alias="slothMetadata", description="Sloth's metadata series for every SLO, not only those asking."),
+]
 
 
 async def get_slo(services: Services, slo_id: str) -> SLO:
@@ -40,10 +44,10 @@ async def all_slos(services: Services, *, namespace: str | None, service: str | 
 
 
 @router.get("/slos/{slo_id}/rules", response_class=Response, responses=_YAML_RESPONSE)
-async def slo_rules(slo_id: str, services: Deps) -> Response:
+async def slo_rules(slo_id: str, services: Deps, sloth_metadata: SlothMetadata = False) -> Response:
     """One SLO's recording rules and page/ticket burn-rate alerts, as a Prometheus rule file."""
     slo = await get_slo(services, slo_id)
-    return Response(render_rule_file([slo]), media_type=YAML)
+    return Response(render_rule_file([slo], sloth_metadata), media_type=YAML)
 
 
 @router.get("/rules", response_class=Response, responses=_YAML_RESPONSE)
@@ -51,7 +55,8 @@ async def rules(
     services: Deps,
     namespace: Annotated[str | None, Query(description="Only SLOs of this namespace.")] = None,
     service: Annotated[str | None, Query(description="Only SLOs of this service.")] = None,
+    sloth_metadata: SlothMetadata = False,
 ) -> Response:
     """All SLOs' rules as one file for Prometheus' `rule_files` (`sla rules > slo-rules.yaml`)."""
     slos = await all_slos(services, namespace=namespace, service=service)
-    return Response(render_rule_file(slos), media_type=YAML)
+    return Response(render_rule_file(slos, sloth_metadata), media_type=YAML)

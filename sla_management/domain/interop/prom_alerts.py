@@ -707,8 +707,8 @@ def _alerting(alerts: dict[str, _Alert], spec: SLOSpec, sloth_metadata: bool) ->
         for key in ("labels", "annotations"):
             shared = _shared([s[key] for s in settings.values()])
             common[key] = shared
-            for own in settings.values():
-                own[key] = {k: v for k, v in own[key].items() if k not in shared}
+            for slot in settings.values():
+                slot[key] = {k: v for k, v in slot[key].items() if k not in shared}
     generated = any(a.generator for a in present)
     for severity in _SEVERITIES:
         if severity not in alerts and generated:

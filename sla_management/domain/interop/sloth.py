@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 import textwrap
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from sla_management.domain.interop import promqltext as pq
@@ -323,7 +324,7 @@ def _alert_block(slo: SLOSpec) -> dict[str, Any]:
     return block
 
 
-def export_sloth(slos: list[SLOSpec]) -> tuple[str, list[Skipped]]:
+def export_sloth(slos: Sequence[SLOSpec]) -> tuple[str, list[Skipped]]:
     """Sloth specs, one document per service. Timeslice SLOs have no Sloth form: skipped."""
     by_service: dict[str, list[dict[str, Any]]] = defaultdict(list)
     skipped: list[Skipped] = []
