@@ -124,6 +124,9 @@ def _unreserved(labels: dict[str, str]) -> dict[str, str]:
 class AlertSettings(CamelModel):
     """One of the two burn-rate alerts (page: fast burn, ticket: slow burn)."""
 
+    # Strict, as the CRD's schema is: "yes" is not a boolean, 1 is not a label value.
+    model_config = ConfigDict(strict=True)
+
     enabled: bool = True
     name: AlertName | None = Field(default=None, description="Alert name; omitted, the SLO-wide name.")
     labels: AlertLabels = Field(
@@ -136,6 +139,8 @@ class AlertSettings(CamelModel):
 
 class SLOAlerting(CamelModel):
     """How `sla rules` writes the SLO's burn-rate alerts (Sloth's `alerting` block, in our words)."""
+
+    model_config = ConfigDict(strict=True)
 
     name: AlertName | None = Field(
         default=None, description="Name of both alerts; omitted, SLOErrorBudgetBurnPage/Ticket."
