@@ -12,8 +12,9 @@ resource; its indicators map onto our SLI shapes, with the queries Pyrra itself 
   `sum(count_over_time(m[{{.window}}]))`.
 
 `target` is a percentage string (`"99.5"`); `window` a Prometheus duration (`4w`, `2w`, `28d`)
-of whole days up to 90. `alerting.disabled`/`burnrates: false` turn our page and ticket alerts
-off, `alerting.name` names them. The SLO's namespace is the resource's; its service is the
+of whole days up to 90. Our page and ticket alerts keep Pyrra's names (`alerting.name`, else
+ErrorBudgetBurn) and severities (critical, warning); `alerting.disabled`/`burnrates: false` turn
+them off. The SLO's namespace is the resource's; its service is the
 `pyrra.dev/service` label, else the indicator's `job`, else the SLO's name (noted). `pyrra.dev/`
 labels and annotations, which Pyrra copies onto its rules and alerts, become the SLO's labels and
 its alerts' annotations.
@@ -24,6 +25,7 @@ groups yet). Noted: absent-metric alerts, dynamic burn rates, Pyrra's own window
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import promql_parser
@@ -41,12 +43,15 @@ from sla_management.domain.interop.common import (
 )
 from sla_management.domain.interop.yamlio import YAMLError, load_all
 from sla_management.domain.slo import WINDOW_PLACEHOLDER, SLOType
+from sla_management.domain.windows import format_duration
 
 API_VERSION = "pyrra.dev/v1alpha1"
 KIND = "ServiceLevelObjective"
 PREFIX = "pyrra.dev/"
 _W = WINDOW_PLACEHOLDER
 _MAX_RESOURCES = 10_000
+# The name Pyrra gives its burn-rate alerts unless `alerting.name` says otherwise.
+PYRRA_ALERT = "ErrorBudgetBurn"
 
 
 def _mapping(value: object) -> dict[str, Any]:
@@ -92,8 +97,24 @@ def _selector(query: object, what: str) -> Any:
     return node
 
 
-def _text(node: Any) -> str:
-    return str(pq.text(node))
+# promql-parser's MatchOp is not hashable: matched by its printed name.
+_MATCH_OPS = {"MatchOp.Equal": "=", "MatchOp.NotEqual": "!=", "MatchOp.Re": "=~", "MatchOp.NotRe": "!~"}
+
+
+def _ranged(node: Any) -> str:
+    """The selector over {{.window}}: `x{a="b"}[{{.window}}] offset 1m` (the offset, which Pyrra's
+    examples use, goes after the range)."""
+    matchers = ",".join(
+        f"{m.name}{_MATCH_OPS[str(m.op)]}{json.dumps(m.value)}" for m in node.matchers.matchers
+    )
+    text = f"{node.name or ''}{{{matchers}}}" if matchers or not node.name else node.name
+    text += f"[{_W}]"
+    if node.at is not None:
+        raise _Skip("an `@` modifier pins the metric to one instant, so it cannot be read over a window")
+    if node.offset:
+        seconds = int(node.offset.total_seconds())
+        text += f" offset {'-' if seconds < 0 else ''}{format_duration(abs(seconds))}"
+    return text
 
 
 def _job(node: Any) -> str | None:
@@ -125,8 +146,8 @@ def _indicator(indicator: dict[str, Any], notes: list[str]) -> tuple[dict[str, s
                 _selector(body.get("total"), "ratio total"),
             )
             sli = {
-                "error_query": f"sum(rate({_text(errors)}[{_W}]))",
-                "total_query": f"sum(rate({_text(total)}[{_W}]))",
+                "error_query": f"sum(rate({_ranged(errors)}))",
+                "total_query": f"sum(rate({_ranged(total)}))",
             }
             notes.append(
                 "Pyrra's ratio indicators have no SLO type: AVAILABILITY is used; set sloType to change it"
@@ -138,8 +159,8 @@ def _indicator(indicator: dict[str, Any], notes: list[str]) -> tuple[dict[str, s
             if not any(m.name == "le" for m in success.matchers.matchers):
                 raise _Skip("latency success metric needs an `le` matcher (the latency bucket), as in Pyrra")
             sli = {
-                "good_query": f"sum(rate({_text(success)}[{_W}]))",
-                "total_query": f"sum(rate({_text(total)}[{_W}]))",
+                "good_query": f"sum(rate({_ranged(success)}))",
+                "total_query": f"sum(rate({_ranged(total)}))",
             }
             return sli, SLOType.LATENCY, total
         case "latencyNative":
@@ -150,12 +171,12 @@ def _indicator(indicator: dict[str, Any], notes: list[str]) -> tuple[dict[str, s
                 raise _Skip(
                     f"latencyNative latency {str(body.get('latency'))[:40]!r} is not a duration"
                 ) from exc
-            query = f"histogram_fraction(0, {pq.number(seconds)}, sum(rate({_text(total)}[{_W}])))"
+            query = f"histogram_fraction(0, {pq.number(seconds)}, sum(rate({_ranged(total)})))"
             return {"query": query}, SLOType.LATENCY, total
     gauge = _selector(body, "bool_gauge")
     sli = {
-        "good_query": f"sum(sum_over_time({_text(gauge)}[{_W}]))",
-        "total_query": f"sum(count_over_time({_text(gauge)}[{_W}]))",
+        "good_query": f"sum(sum_over_time({_ranged(gauge)}))",
+        "total_query": f"sum(count_over_time({_ranged(gauge)}))",
     }
     return sli, SLOType.AVAILABILITY, gauge
 
@@ -185,10 +206,15 @@ def _window(value: object) -> int:
 
 def _alerting(spec: dict[str, Any], annotations: dict[str, str], notes: list[str]) -> dict[str, Any]:
     alerting = _mapping(spec.get("alerting"))
-    settings: dict[str, Any] = {"name": alert_name(alerting.get("name"), notes), "annotations": annotations}
+    # Pyrra's own alert name and severities, so Alertmanager routes written for them still match.
+    settings: dict[str, Any] = {
+        "name": alert_name(alerting.get("name"), notes) or PYRRA_ALERT,
+        "annotations": annotations,
+        "page": {"labels": {"severity": "critical"}},
+        "ticket": {"labels": {"severity": "warning"}},
+    }
     if alerting.get("disabled") is True or alerting.get("burnrates") is False:
-        settings["page"] = settings["ticket"] = {"enabled": False}
-        settings["name"] = None
+        settings.update(name=None, page={"enabled": False}, ticket={"enabled": False})
         notes.append("Pyrra's burn-rate alerts are off for it: its page and ticket alerts are off")
     else:
         notes.append(

@@ -180,7 +180,7 @@ def _plugins(doc: dict[str, Any], slo: dict[str, Any], notes: list[str]) -> tupl
                 notes.append(f"SLO plugin {plugin} is not applied (it changes no rule)")
             else:
                 what = _CONTRIB.get(plugin, "whatever it changes in the rules")
-                notes.append(f"SLO plugin {plugin} is not applied: {what} are not reproduced")
+                notes.append(f"SLO plugin {plugin} is not applied (not reproduced: {what})")
     return writes, victoria
 
 
@@ -198,6 +198,11 @@ def _alert(value: object, severity: str, notes: list[str]) -> dict[str, Any]:
     settings["annotations"] = alert_map(
         value.get("annotations"), f"{severity} alert annotation", notes, annotations=True
     )
+    if value.get("for"):
+        notes.append(
+            f"the {severity} alert's `for: {str(value['for'])[:20]}` is not carried: the burn-rate "
+            "windows already debounce"
+        )
     return settings
 
 
