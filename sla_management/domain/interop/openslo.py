@@ -394,12 +394,13 @@ def _alerting(
         if spec.get("alertWhenBreaching") is False:
             notes.append(f"alert policy {name} does not alert on breaches: not carried")
             continue
-        for flag, what in (("alertWhenNoData", "no data"), ("alertWhenResolved", "resolution")):
-            if spec.get(flag):
-                notes.append(
-                    f"alert policy {name}: alerting on {what} is not carried (no data is NO_DATA "
-                    "here, never an alert; Alertmanager's send_resolved reports resolutions)"
-                )
+        if spec.get("alertWhenNoData"):
+            notes.append(f"alert policy {name}: alerting on no data is not carried: no data is NO_DATA here")
+        if spec.get("alertWhenResolved"):
+            notes.append(
+                f"alert policy {name}: alerting on resolution is not carried: Alertmanager's "
+                "send_resolved tells when an alert resolves"
+            )
         targets = []
         for target in _list(spec.get("notificationTargets"))[:32]:
             resolved = _resolve(target, "AlertNotificationTarget", "targetRef", objects)

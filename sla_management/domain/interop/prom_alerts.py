@@ -158,6 +158,7 @@ class _Alert:
     generator: str | None  # "sloth", "pyrra", "sla": a missing page/ticket alert was turned off
     sloth_id: str | None = None
     folded: list[str] = field(default_factory=list)
+    factors: list[float] = field(default_factory=list)
 
 
 def _strings(value: object) -> dict[str, str]:
@@ -472,7 +473,10 @@ def _window_days(
             except ValueError:
                 continue
             if seconds % 86400 == 0:
-                return seconds // 86400, f"the window {match.group(1)} of Pyrra's `{name}`"
+                return seconds // 86400, f"Pyrra's `{name}`"
+        seconds_value = _vector_value(records, "pyrra_window", {"slo": labels["slo"]})
+        if seconds_value is not None and seconds_value > 0 and seconds_value % 86400 == 0:
+            return int(seconds_value // 86400), "Pyrra's `pyrra_window`"
     return None, None
 
 
@@ -552,6 +556,12 @@ def _convert(
     comparison = _first_comparison(tree)
     if comparison is None:
         return unless_described("the alert compares nothing with a bound (no >, <, >= or <=)")
+    tested = pq.strip_parens(comparison.lhs)
+    if pq.kind(tested) == "Call" and tested.func.name in ("absent", "absent_over_time"):
+        return (
+            "an absent-metric alert (Pyrra's SLOMetricAbsent, for one): no data is NO_DATA here, "
+            "never an alert, so it describes no SLO"
+        )
     found = _bound(comparison)
     if isinstance(found, str):
         return unless_described(found)
@@ -611,7 +621,7 @@ def _convert(
     layer = _first(both, _LAYER_KEYS)
     window, window_from = _window_days(records, labels, both)
     if window_from:
-        notes.append(f"window read from {window_from}")
+        notes.append(f"the window is read from {window_from}")
     slo_type = parse_type(both.get("slo_type", "")) or guess_type(kind, [name, rule.item], [rule.expr])
     generator = _generator(rule, labels, record if isinstance(record, _Record) else None)
     consumed = _CONSUMED | ({service[0]} if service else set())
@@ -643,7 +653,13 @@ def _convert(
     # its page and ticket alert are told apart when the alerts are put together.
     own_labels = {"severity": rule.labels["severity"]} if "severity" in rule.labels else {}
     error_ratio = bound.budget is not None or (isinstance(sli, _SLI) and sli.via_record)
+    factors: list[float] = []
+    for each in _comparisons(tree):
+        found_bound = _bound(each)
+        if isinstance(found_bound, _Bound) and found_bound.factor is not None:
+            factors.append(found_bound.factor)
     return _Alert(
+        factors=list(dict.fromkeys(factors)),
         item=rule.item,
         spec=spec,
         notes=notes,
@@ -724,6 +740,16 @@ def _has_sloth_metadata(records: dict[str, list[_Record]], spec_id: dict[str, st
     )
 
 
+def _factor_note(severity: str, alert: _Alert) -> list[str]:
+    """Say so when the file burns at other factors than the alerts `sla rules` writes."""
+    ours = _BY_SEVERITY[severity]
+    if not alert.factors or sorted(alert.factors) == sorted(c.factor for c in ours.conditions):
+        return []
+    theirs = ", ".join(f"{f:g}x" for f in alert.factors)
+    pairs = ", ".join(f"{c.factor:g}x over {c.long}/{c.short}" for c in ours.conditions)
+    return [f"the {severity} alert burns at {theirs} in the file; `sla rules` writes ours: {pairs}"]
+
+
 def _combine(
     found: list[_Alert], records: dict[str, list[_Record]], namespace_default: str, out: Conversion
 ) -> None:
@@ -747,6 +773,7 @@ def _combine(
             elif (held.name, held.labels, held.annotations) == (alert.name, alert.labels, alert.annotations):
                 # Pyrra writes each window pair as its own alert: the same alert, twice.
                 held.folded.append(alert.item)
+                held.factors += [f for f in alert.factors if f not in held.factors]
             else:
                 out.skip(
                     alert.item,
@@ -765,6 +792,7 @@ def _combine(
             if alert is not lead:
                 notes.append(f"its {severity} alert is {alert.item}")
             notes += [f"{item} is another window pair of {alert.item}" for item in alert.folded]
+            notes += _factor_note(severity, alert)
         if lead.generator:
             for severity in _SEVERITIES:
                 if severity not in ordered:

@@ -99,25 +99,33 @@ def _labels(value: object) -> dict[str, str]:
     return {str(k): scalar(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
 
-def _documents(text: str) -> list[tuple[str, dict[str, Any] | None, str]]:
-    """(where, Sloth spec or None, why not) for each document."""
+def _documents(text: str) -> list[tuple[str, dict[str, Any] | None, str, str | None]]:
+    """(where, Sloth spec or None, why not, the resource's namespace) for each document."""
     try:
         documents = load_all(text)
     except YAMLError as exc:
         raise InteropError(str(exc)) from exc
-    found: list[tuple[str, dict[str, Any] | None, str]] = []
+    found: list[tuple[str, dict[str, Any] | None, str, str | None]] = []
     for i, doc in enumerate(documents, start=1):
         where = f"document {i}"
         if isinstance(doc, dict) and doc.get("kind") == K8S_KIND and isinstance(doc.get("spec"), dict):
             metadata = doc.get("metadata")
-            name = metadata.get("name") if isinstance(metadata, dict) else None
-            found.append((f"{K8S_KIND} {str(name)[:200]}" if name else where, doc["spec"], ""))
+            metadata = metadata if isinstance(metadata, dict) else {}
+            name, namespace = metadata.get("name"), metadata.get("namespace")
+            found.append(
+                (
+                    f"{K8S_KIND} {str(name)[:200]}" if name else where,
+                    doc["spec"],
+                    "",
+                    str(namespace) if namespace else None,
+                )
+            )
         elif isinstance(doc, dict) and doc.get("version") == VERSION:
-            found.append((where, doc, ""))
+            found.append((where, doc, "", None))
         else:
             version = (doc.get("version") or doc.get("apiVersion")) if isinstance(doc, dict) else None
-            found.append((where, None, f"not a Sloth {VERSION} spec (version {str(version)[:80]!r})"))
-    if not any(spec is not None for _, spec, _ in found):
+            found.append((where, None, f"not a Sloth {VERSION} spec (version {str(version)[:80]!r})", None))
+    if not any(spec is not None for _, spec, _, _ in found):
         raise InteropError(f"not a Sloth spec: no document has `version: {VERSION}` or kind {K8S_KIND}")
     return found
 
@@ -164,8 +172,11 @@ def _plugins(doc: dict[str, Any], slo: dict[str, Any], notes: list[str]) -> tupl
     writes = {"sli", "alerts", "metadata"}
     victoria = False
     seen: set[str] = set()
-    for block in (_get(doc, "slo_plugins", "sloPlugins"), slo.get("plugins")):
-        override, ids = _chain(block)
+    blocks = [_chain(_get(doc, "slo_plugins", "sloPlugins")), _chain(slo.get("plugins"))]
+    # `overridePrevious` drops what came before it (Sloth's defaults, the service's chain).
+    if blocks[1][0]:
+        blocks = blocks[1:]
+    for override, ids in blocks:
         if override:
             writes = {_CORE[i] for i in ids if i in _CORE}
         for plugin in ids:
@@ -237,7 +248,7 @@ def _metricsql(sli: dict[str, str]) -> str | None:
 def import_sloth(text: str, *, namespace: str = DEFAULT_NAMESPACE) -> Conversion:
     """SLOs from Sloth specs (one or more YAML documents). InteropError: not a Sloth spec."""
     out = Conversion()
-    for where, doc, why in _documents(text):
+    for where, doc, why, resource_namespace in _documents(text):
         if doc is None:
             out.skip(where, why)
             continue
@@ -286,7 +297,7 @@ def import_sloth(text: str, *, namespace: str = DEFAULT_NAMESPACE) -> Conversion
                     "name": f"{service}-{name}",
                     "slo_type": slo_type,
                     "service_name": service,
-                    "namespace": namespace,
+                    "namespace": resource_namespace or namespace,
                     "description": slo.get("description"),
                     "labels": {**_labels(doc.get("labels")), **_labels(slo.get("labels"))},
                     "target": round(objective / 100, 12),
