@@ -329,6 +329,8 @@ def _annotations(slo: SLO, alert: BurnAlert) -> dict[str, str]:
         "slo_name": _literal(slo.name),
         "slo_type": slo.slo_type.value,
         "slo_window": f"{slo.window_days}d",
+        # `1 - (a / b)` may be a good-ratio query or good/total events: say which.
+        "slo_sli": slo.kind.value,
     }
     if slo.layer:
         annotations["slo_layer"] = _literal(slo.layer)

@@ -80,7 +80,7 @@ _CONSUMED = frozenset(
     | _SLOTH_LABELS
 )
 _CONSUMED_ANNOTATIONS = frozenset(
-    {"slo_name", "slo_type", "slo_window", "slo_layer", "slo_description", *_OBJECTIVE_KEYS}
+    {"slo_name", "slo_type", "slo_window", "slo_layer", "slo_description", "slo_sli", *_OBJECTIVE_KEYS}
 )
 # `a > x` fires when the value is high: the value counts errors. `a < x`: it counts good.
 _FLIP = {">": "<", ">=": "<=", "<": ">", "<=": ">="}
@@ -157,6 +157,7 @@ class _Alert:
     annotations: dict[str, str]
     generator: str | None  # "sloth", "pyrra", "sla": a missing page/ticket alert was turned off
     sloth_id: str | None = None
+    slo_label: str | None = None
     folded: list[str] = field(default_factory=list)
     factors: list[float] = field(default_factory=list)
 
@@ -407,14 +408,20 @@ def _resolve(node: Any, records: dict[str, list[_Record]]) -> _Record | str | No
     return None
 
 
-def _recorded(record: _Record, on_errors: bool) -> _SLI | str:
-    """The SLI in a recorded ratio: its range length becomes {{.window}}."""
+def _recorded(record: _Record, on_errors: bool, kind: str | None = None) -> _SLI | str:
+    """The SLI in a recorded ratio: its range length becomes {{.window}}. `kind`: the SLI shape
+    the file states (our `slo_sli` annotation), for `1 - (x)`, which may be either."""
     try:
         node = pq.parse(record.expr)
     except ValueError as exc:
         return f"recording rule {record.name} does not parse: {exc}"
     if (sli := _slices(node)) is not None:
         return sli
+    good = _one_minus(node)
+    windows = pq.range_seconds(node)
+    if kind == SLIKind.RATIO.value and good is not None and on_errors and len(windows) == 1:
+        [window] = windows
+        return _SLI({"query": pq.windowed(pq.strip_parens(good), window)}, SLIKind.RATIO, via_record=True)
     if (sli := _events(node, on_errors)) is not None:
         return replace(sli, via_record=True)
     match = _RATIO_RECORD.search(record.name)
@@ -572,7 +579,7 @@ def _convert(
     series_labels: dict[str, str] = {}
     sli: _SLI | str | None
     if record is not None:
-        sli = _recorded(record, bound.on_errors)
+        sli = _recorded(record, bound.on_errors, annotations.get("slo_sli"))
         # The recorded series carries the selector's labels (the SRE workbook's `job`) too.
         series_labels = {**_equalities(pq.strip_parens(bound.value)), **record.labels}
     else:
@@ -669,6 +676,7 @@ def _convert(
         annotations=_annotations_of(rule, annotations, error_ratio, notes),
         generator=generator,
         sloth_id=labels.get("sloth_id"),
+        slo_label=labels.get("slo"),
     )
 
 
@@ -807,24 +815,28 @@ def _combine(
 def _sloth_from_records(
     records: dict[str, list[_Record]], namespace: str, taken: set[str], out: Conversion
 ) -> None:
-    """Sloth SLOs whose alerts were disabled: the 5m error ratio and the metadata series."""
+    """SLOs whose alerts were disabled, written by Sloth (or by `sla rules`, whose records carry
+    `slo`): the 5m error ratio, and the objective from the metadata series."""
     for record in records.get("slo:sli_error:ratio_rate5m", []):
         sloth_id = record.labels.get("sloth_id")
-        if not sloth_id or sloth_id in taken:
+        ours = record.labels.get("slo")
+        key = sloth_id or ours
+        if not key or key in taken or (ours and ours in taken):
             continue
-        taken.add(sloth_id)
-        item = f"recorded SLO {sloth_id}"
-        wanted = {"sloth_id": sloth_id}
+        taken.add(key)
+        item = f"recorded SLO {key}"
+        wanted = {"sloth_id": sloth_id} if sloth_id else {"slo": key}
         objective = _vector_value(records, "slo:objective:ratio", wanted)
         if objective is None:
             info = _fitting(records.get("sloth_slo_info", []), wanted)
             percent = parse_ratio(info.labels.get("sloth_objective", "")) if info else None
             objective = percent
-        if objective is None:
+        if objective is None or not sloth_id:
             out.skip(
                 item,
-                "its error ratio is recorded, but not its objective (no `slo:objective:ratio` or "
-                "`sloth_slo_info` with `sloth_objective` for it)",
+                "its error ratio is recorded, but the file has no alert for it and no objective "
+                "(`slo:objective:ratio`, `sloth_slo_info` with `sloth_objective`)"
+                + (": export it with `sla export openslo` or `sla export sloth` instead" if ours else ""),
             )
             continue
         sli = _recorded(record, on_errors=True)
@@ -931,7 +943,8 @@ def import_alerts(
         else:
             found.append(result)
     _combine(found, records, namespace, out)
-    taken = {a.sloth_id for a in found if a.sloth_id} | {a.spec.name for a in found}
+    taken = {a.sloth_id for a in found if a.sloth_id} | {a.slo_label for a in found if a.slo_label}
+    taken |= {a.spec.name for a in found}
     recover: list[Callable[[dict[str, list[_Record]], str, set[str], Conversion], None]] = [
         _sloth_from_records,
         _pyrra_from_records,
