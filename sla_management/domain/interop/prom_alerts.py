@@ -36,17 +36,21 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import promql_parser
+from pydantic import ValidationError
 
 from sla_management.domain.interop import promqltext as pq
 from sla_management.domain.interop.common import (
     DEFAULT_NAMESPACE,
     Conversion,
     InteropError,
+    alert_map,
+    alert_name,
     guess_type,
     make_spec,
     parse_days,
     parse_ratio,
     parse_type,
+    validation_reason,
 )
 from sla_management.domain.interop.yamlio import YAMLError, load_all
 from sla_management.domain.rules import BURN_ALERTS, BurnAlert, default_annotations
@@ -707,17 +711,24 @@ def _defaults_dropped(alert: _Alert, spec: SLOSpec, burn: BurnAlert) -> tuple[di
     return labels, annotations
 
 
-def _alerting(alerts: dict[str, _Alert], spec: SLOSpec, sloth_metadata: bool) -> tuple[SLOAlerting, SLOSpec]:
+def _alerting(
+    alerts: dict[str, _Alert], spec: SLOSpec, sloth_metadata: bool, notes: list[str]
+) -> tuple[SLOAlerting | None, SLOSpec]:
     """The SLO's alerting settings from its page and ticket alerts; labels both alerts share
-    stay the SLO's own labels, as they were before the alerts were put together."""
+    stay the SLO's own labels, as they were before the alerts were put together. What a file
+    says that `sla rules` could not write (a label name Prometheus refuses ...) is left out,
+    with a note."""
     present = list(alerts.values())
     shared_labels = _shared([a.spec.labels for a in present])
     settings: dict[str, dict[str, Any]] = {}
     for severity, alert in alerts.items():
         labels, annotations = _defaults_dropped(alert, spec, _BY_SEVERITY[severity])
         own = {k: v for k, v in alert.spec.labels.items() if k not in shared_labels}
-        settings[severity] = {"labels": {**own, **labels}, "annotations": annotations}
-    names = {a.name for a in present}
+        settings[severity] = {
+            "labels": alert_map({**own, **labels}, f"{severity} alert label", notes),
+            "annotations": alert_map(annotations, f"{severity} alert annotation", notes, annotations=True),
+        }
+    names = {alert_name(a.name, notes) for a in present}
     common: dict[str, Any] = {}
     if len(names) == 1 and len(present) > 1:
         [name] = names
@@ -726,7 +737,7 @@ def _alerting(alerts: dict[str, _Alert], spec: SLOSpec, sloth_metadata: bool) ->
     else:
         for severity, alert in alerts.items():
             if alert.name != _BY_SEVERITY[severity].alertname:
-                settings[severity]["name"] = alert.name
+                settings[severity]["name"] = alert_name(alert.name, [])
     if len(present) > 1:
         for key in ("labels", "annotations"):
             shared = _shared([s[key] for s in settings.values()])
@@ -737,7 +748,11 @@ def _alerting(alerts: dict[str, _Alert], spec: SLOSpec, sloth_metadata: bool) ->
     for severity in _SEVERITIES:
         if severity not in alerts and generated:
             settings[severity] = {"enabled": False}
-    alerting = SLOAlerting.model_validate({**common, **settings, "sloth_metadata": sloth_metadata})
+    try:
+        alerting = SLOAlerting.model_validate({**common, **settings, "sloth_metadata": sloth_metadata})
+    except ValidationError as exc:
+        notes.append(f"the alerts' settings are not carried: {validation_reason(exc)}")
+        return None, spec
     return alerting, spec.model_copy(update={"labels": shared_labels})
 
 
@@ -794,8 +809,8 @@ def _combine(
         lead = min(slots.values(), key=alerts.index)
         sloth_id = {"sloth_id": lead.sloth_id} if lead.sloth_id else {"slo": lead.spec.name}
         sloth = lead.generator in ("sloth", "sla") and _has_sloth_metadata(records, sloth_id)
-        alerting, spec = _alerting(ordered, lead.spec, sloth)
         notes = list(dict.fromkeys(note for alert in ordered.values() for note in alert.notes))
+        alerting, spec = _alerting(ordered, lead.spec, sloth, notes)
         for severity, alert in ordered.items():
             if alert is not lead:
                 notes.append(f"its {severity} alert is {alert.item}")
@@ -806,7 +821,12 @@ def _combine(
                 if severity not in ordered:
                     notes.append(f"the file has no {severity} alert for it: its {severity} alert is off")
         spec = spec.model_copy(update={"alerting": None if alerting == SLOAlerting() else alerting})
-        out.add(lead.item, SLOSpec.model_validate(spec.model_dump()), notes)
+        try:
+            checked = SLOSpec.model_validate(spec.model_dump())
+        except ValidationError as exc:
+            out.skip(lead.item, f"not a valid SLO: {validation_reason(exc)}")
+            continue
+        out.add(lead.item, checked, notes)
 
 
 # --- SLOs from recorded series alone ---------------------------------------------------------------
