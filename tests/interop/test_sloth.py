@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -426,4 +428,37 @@ def test_an_slo_without_settings_exports_our_alerts_as_sloth_would_write_them() 
         "name": "CheckoutAvailability",
         "page_alert": {"labels": {"severity": "page"}},
         "ticket_alert": {"labels": {"severity": "ticket"}},
+    }
+
+
+_BOUND = re.compile(r"slo:sli_error:ratio_rate(\w+)\{[^}]*\} > \(([\d.]+) \* ([\d.e-]+)\)")
+
+
+def _burn_table(
+    rules_text: str, severity_of: Callable[[dict[str, Any]], str]
+) -> dict[str, set[tuple[str, float, float]]]:
+    """severity -> {(window, factor, budget)} of the alerts in a rule file."""
+    table: dict[str, set[tuple[str, float, float]]] = {}
+    for group in yaml.safe_load(rules_text)["groups"]:
+        for rule in group["rules"]:
+            if "alert" in rule:
+                found = {(w, float(f), round(float(b), 9)) for w, f, b in _BOUND.findall(rule["expr"])}
+                table.setdefault(severity_of(rule), set()).update(found)
+    return table
+
+
+def test_our_alerts_match_sloths_on_objective_window_pairs_and_burn_factors() -> None:
+    """The rules Sloth generated for getting-started.yml and the rules `sla rules` writes for the
+    SLO imported from it burn at the same factors, over the same windows, against the same budget."""
+    sloths = _burn_table(
+        (DATA.parent / "sloth-generated-rules.yaml").read_text(), lambda r: r["labels"]["sloth_severity"]
+    )
+    [imported] = import_sloth((DATA / "getting-started.yml").read_text()).converted
+    ours = _burn_table(render_rule_file(stored([imported.spec])), lambda r: r["labels"]["sloth_severity"])
+    assert ours == sloths
+    assert sloths["page"] == {
+        ("5m", 14.4, 0.001),
+        ("1h", 14.4, 0.001),
+        ("30m", 6.0, 0.001),
+        ("6h", 6.0, 0.001),
     }

@@ -262,11 +262,15 @@ def _per_slice(query: str, minutes: int) -> str:
     return query.replace(_WINDOW, f"{minutes}m")
 
 
-def _ratio_op_unused(objective: dict[str, Any], notes: list[str]) -> None:
+def _ratio_op_unused(objective: dict[str, Any], method: str, notes: list[str]) -> None:
     if objective.get("op") is not None:
+        why = (
+            "the SLI is the mean of the slices' ratios"
+            if method == "RatioTimeslices"
+            else "a slice is good when its ratio is at least timeSliceTarget"
+        )
         notes.append(
-            f"objective op {str(objective['op'])[:20]} is not used: OpenSLO reserves op for "
-            "threshold metrics; a slice is good when its ratio is at least timeSliceTarget"
+            f"objective op {str(objective['op'])[:20]} is not used: OpenSLO reserves op for threshold metrics; {why}"
         )
 
 
@@ -337,7 +341,7 @@ def _ratio_method(
     """A good ratio over {{.window}}, counted as the budgeting method says."""
     if method == "Occurrences":
         return {"query": good_ratio}, SLIKind.RATIO
-    _ratio_op_unused(objective, notes)
+    _ratio_op_unused(objective, method, notes)
     if method == "RatioTimeslices":
         minutes = _slice_minutes(objective, notes, required=True)
         assert minutes is not None  # required
