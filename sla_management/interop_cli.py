@@ -130,17 +130,15 @@ def _write(text: str, output: Path | None) -> None:
 
 def _import(
     kind: str,
-    file: str,
+    content: bytes,
     *,
     api_url: str,
     token: str | None,
     params: dict[str, Any],
     as_json: bool,
     strict: bool,
-    content: bytes | None = None,
 ) -> None:
-    body = _read(file) if content is None else content
-    response = _request("POST", api_url, f"/api/v1/slos/import/{kind}", token, params=params, content=body)
+    response = _request("POST", api_url, f"/api/v1/slos/import/{kind}", token, params=params, content=content)
     report = response.json()
     if as_json:
         typer.echo(json.dumps(report, indent=2))
@@ -171,17 +169,8 @@ def import_openslo(
 ) -> None:
     """OpenSLO v1/v1alpha SLOs; the files are read together (references across them resolve)."""
     params = {"namespace": namespace, "dryRun": dry_run}
-    body = _read_many(files)
-    _import(
-        "openslo",
-        "",
-        api_url=api_url,
-        token=token,
-        params=params,
-        as_json=as_json,
-        strict=strict,
-        content=body,
-    )
+    content = _read_many(files)
+    _import("openslo", content, api_url=api_url, token=token, params=params, as_json=as_json, strict=strict)
 
 
 @import_app.command("pyrra")
@@ -196,10 +185,8 @@ def import_pyrra(
 ) -> None:
     """Pyrra `ServiceLevelObjective` resources (a file, several, or a directory of them)."""
     params = {"namespace": namespace, "dryRun": dry_run}
-    body = _read_many(files)
-    _import(
-        "pyrra", "", api_url=api_url, token=token, params=params, as_json=as_json, strict=strict, content=body
-    )
+    content = _read_many(files)
+    _import("pyrra", content, api_url=api_url, token=token, params=params, as_json=as_json, strict=strict)
 
 
 @import_app.command("sloth")
@@ -214,7 +201,7 @@ def import_sloth(
 ) -> None:
     """Sloth `prometheus/v1` specs (or `PrometheusServiceLevel` resources)."""
     params = {"namespace": namespace, "dryRun": dry_run}
-    _import("sloth", file, api_url=api_url, token=token, params=params, as_json=as_json, strict=strict)
+    _import("sloth", _read(file), api_url=api_url, token=token, params=params, as_json=as_json, strict=strict)
 
 
 @import_app.command("alerts")
@@ -235,7 +222,9 @@ def import_alerts(
 ) -> None:
     """A Prometheus rule file whose alerts describe SLOs (`slo` labels, burn-rate expressions)."""
     params = {"namespace": namespace, "defaultTarget": default_target, "dryRun": dry_run}
-    _import("alerts", file, api_url=api_url, token=token, params=params, as_json=as_json, strict=strict)
+    _import(
+        "alerts", _read(file), api_url=api_url, token=token, params=params, as_json=as_json, strict=strict
+    )
 
 
 def _filters(namespace: str | None, service: str | None) -> dict[str, str]:
