@@ -82,10 +82,11 @@ def _type_in(text: str) -> SLOType | None:
     return None
 
 
-def guess_type(kind: SLIKind, names: list[str], queries: list[str]) -> SLOType:
-    """A best guess: files rarely say which of our types an SLO is. Names speak first (an
-    availability SLO may well read a `_duration_seconds_count`), then the queries."""
-    found = _type_in(" ".join(names)) or _type_in(" ".join(queries))
+def guess_type(kind: SLIKind, names: list[str]) -> SLOType:
+    """A best guess for files that never say which of our types an SLO is: its names speak
+    (`...-latency`, `availability`), else the SLI shape. Never the metric names: an availability
+    SLO may well read a `_duration_seconds_count`."""
+    found = _type_in(" ".join(names))
     if found is not None:
         return found
     if kind is SLIKind.ERROR_TOTAL:

@@ -633,7 +633,8 @@ def _convert(
     window, window_from = _window_days(records, labels, both)
     if window_from:
         notes.append(f"the window is read from {window_from}")
-    slo_type = parse_type(both.get("slo_type", "")) or guess_type(kind, [name, rule.item], [rule.expr])
+    # The names, not the metrics: `*_duration_seconds_count` counts any request.
+    slo_type = parse_type(both.get("slo_type", "")) or guess_type(kind, [name, rule.item])
     generator = _generator(rule, labels, record if isinstance(record, _Record) else None)
     consumed = _CONSUMED | ({service[0]} if service else set())
     if generator == "pyrra":
@@ -664,13 +665,7 @@ def _convert(
     # its page and ticket alert are told apart when the alerts are put together.
     own_labels = {"severity": rule.labels["severity"]} if "severity" in rule.labels else {}
     error_ratio = bound.budget is not None or (isinstance(sli, _SLI) and sli.via_record)
-    factors: list[float] = []
-    for each in _comparisons(tree):
-        found_bound = _bound(each)
-        if isinstance(found_bound, _Bound) and found_bound.factor is not None:
-            factors.append(found_bound.factor)
     return _Alert(
-        factors=list(dict.fromkeys(factors)),
         item=rule.item,
         spec=spec,
         notes=notes,
@@ -681,7 +676,18 @@ def _convert(
         generator=generator,
         sloth_id=labels.get("sloth_id"),
         slo_label=labels.get("slo"),
+        factors=_factors(tree),
     )
+
+
+def _factors(tree: Any) -> list[float]:
+    """The burn factors of every window pair of the alert, in order, once each."""
+    factors: list[float] = []
+    for comparison in _comparisons(tree):
+        found = _bound(comparison)
+        if isinstance(found, _Bound) and found.factor is not None and found.factor not in factors:
+            factors.append(found.factor)
+    return factors
 
 
 # --- putting the alerts of one SLO together ---------------------------------------------------------
@@ -869,7 +875,7 @@ def _sloth_from_records(
         spec = make_spec(
             {
                 "name": sloth_id,
-                "slo_type": guess_type(sli.kind, [sloth_id], []),
+                "slo_type": guess_type(sli.kind, [sloth_id]),
                 "service_name": service,
                 "namespace": record.labels.get("namespace") or namespace,
                 "labels": labels,
@@ -933,7 +939,7 @@ def _pyrra_from_records(
         spec = make_spec(
             {
                 "name": slo,
-                "slo_type": guess_type(sli.kind, [slo], []),
+                "slo_type": guess_type(sli.kind, [slo]),
                 "service_name": service[1] if service else slo,
                 "namespace": record.labels.get("namespace") or namespace,
                 "labels": {k: v for k, v in sorted(record.labels.items()) if k not in _CONSUMED},
