@@ -37,7 +37,7 @@ class YAMLError(ValueError):
 
 # A file's values, counted as the importers see them: aliases count once per use, so a few
 # lines of nested aliases ("billion laughs") cannot make an import walk billions of values.
-MAX_VALUES = 200_000
+MAX_VALUES = 500_000
 MAX_DEPTH = 64
 
 
