@@ -59,7 +59,6 @@ SLOTH_RECORDS = (
     "slo:period_error_budget_remaining:ratio",
     "sloth_slo_info",
 )
-SLOTH_ID_LABELS = ("sloth_id", "sloth_service", "sloth_slo")
 NO_SETTINGS = SLOAlerting()
 
 
@@ -154,7 +153,7 @@ def _units(slo: SLOSpec, known: Mapping[str, QueryUnit]) -> dict[str, QueryUnit]
         if field not in units:
             try:
                 units[field] = detect_unit(query)
-            except ValueError:
+            except (ValueError, OverflowError):  # a range timedelta cannot hold: Prometheus will say
                 units[field] = QueryUnit.COUNT
     return units
 

@@ -171,6 +171,15 @@ def test_fixtures_with_one_value_replaced(name: str, data: st.DataObject) -> Non
             + " > 1'}]}]",
             id="3000 chained operators, which the parser's own walk takes minutes over",
         ),
+        pytest.param(
+            "groups: [{name: g, rules: [{alert: A, labels: {slo: x}, expr: 'rate(x[2800000y]) / rate(y[2800000y]) > 1'}]}]",
+            id="a range the parser takes and Python's timedelta cannot hold",
+        ),
+        pytest.param(
+            "apiVersion: pyrra.dev/v1alpha1\nkind: ServiceLevelObjective\nmetadata: {name: x}\n"
+            "spec: {target: '99', window: 2800000y, indicator: {latencyNative: {total: {metric: h}, latency: 5000000y}}}",
+            id="Pyrra durations too long to hold",
+        ),
     ],
 )
 def test_hostile_files(name: str, text: str) -> None:

@@ -479,11 +479,8 @@ def _window_days(
             match = _PYRRA_INCREASE.search(name)
             if match is None or not any(r.labels.get("slo") == labels["slo"] for r in candidates):
                 continue
-            try:
-                seconds = int(promql_parser.parse_duration(match.group(1)).total_seconds())
-            except ValueError:
-                continue
-            if seconds % 86400 == 0:
+            seconds = pq.duration_seconds(match.group(1))
+            if seconds is not None and seconds % 86400 == 0:
                 return seconds // 86400, f"Pyrra's `{name}`"
         seconds_value = _vector_value(records, "pyrra_window", {"slo": labels["slo"]})
         if seconds_value is not None and seconds_value > 0 and seconds_value % 86400 == 0:
@@ -910,9 +907,8 @@ def _pyrra_from_records(
         match = re.search(r":burnrate(\w+)$", name)
         if match is None:
             continue
-        try:
-            seconds = int(promql_parser.parse_duration(match.group(1)).total_seconds())
-        except ValueError:
+        seconds = pq.duration_seconds(match.group(1))
+        if seconds is None:
             continue
         for record in candidates:
             slo = record.labels.get("slo")

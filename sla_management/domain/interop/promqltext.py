@@ -83,9 +83,26 @@ def parse(query: str) -> Any:
     or why the query was not handed to the parser."""
     check_bounds(query)
     try:
-        return promql_parser.parse(normalize_placeholder(query).replace(WINDOW_PLACEHOLDER, _SENTINEL))
+        tree = promql_parser.parse(normalize_placeholder(query).replace(WINDOW_PLACEHOLDER, _SENTINEL))
     except ValueError as exc:
         raise ValueError(f"{exc} in {query.strip()!r}") from exc
+    # Durations the parser takes but Python's timedelta cannot hold (`x[2800000y]`) fail only
+    # when read: read them all now, so every later reader may.
+    for node in walk(tree):
+        try:
+            for attr in ("range", "offset", "step"):
+                getattr(node, attr, None)
+        except OverflowError as exc:
+            raise ValueError(f"a duration in {query.strip()[:80]!r} is too long") from exc
+    return tree
+
+
+def duration_seconds(text: str) -> int | None:
+    """`5m` -> 300; None when it is no duration, or one too long to hold."""
+    try:
+        return int(promql_parser.parse_duration(text.strip()).total_seconds())
+    except (ValueError, OverflowError):
+        return None
 
 
 def kind(node: Any) -> str:
@@ -128,10 +145,7 @@ def range_seconds(node: Any) -> set[int]:
 
 
 def _duration(text: str) -> int | None:
-    try:
-        return int(promql_parser.parse_duration(text.strip()).total_seconds())
-    except ValueError:
-        return None
+    return duration_seconds(text)
 
 
 def replace_ranges(query: str, seconds: int, replacement: str) -> str:

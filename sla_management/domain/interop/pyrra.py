@@ -165,12 +165,9 @@ def _indicator(indicator: dict[str, Any], notes: list[str]) -> tuple[dict[str, s
             return sli, SLOType.LATENCY, total
         case "latencyNative":
             total = _selector(body.get("total"), "latencyNative total")
-            try:
-                seconds = promql_parser.parse_duration(str(body.get("latency") or "")).total_seconds()
-            except ValueError as exc:
-                raise _Skip(
-                    f"latencyNative latency {str(body.get('latency'))[:40]!r} is not a duration"
-                ) from exc
+            seconds = pq.duration_seconds(str(body.get("latency") or ""))
+            if seconds is None:
+                raise _Skip(f"latencyNative latency {str(body.get('latency'))[:40]!r} is not a duration")
             query = f"histogram_fraction(0, {pq.number(seconds)}, sum(rate({_ranged(total)})))"
             return {"query": query}, SLOType.LATENCY, total
     gauge = _selector(body, "bool_gauge")
@@ -195,10 +192,9 @@ def _target(value: object, notes: list[str]) -> float:
 
 
 def _window(value: object) -> int:
-    try:
-        seconds = int(promql_parser.parse_duration(str(value or "").strip()).total_seconds())
-    except ValueError as exc:
-        raise _Skip(f"window {str(value)[:40]!r} is not a duration") from exc
+    seconds = pq.duration_seconds(str(value or ""))
+    if seconds is None:
+        raise _Skip(f"window {str(value)[:40]!r} is not a duration")
     if seconds % 86400 or not 1 <= seconds // 86400 <= 90:
         raise _Skip(f"window {value} is not a whole number of days from 1 to 90")
     return seconds // 86400
