@@ -131,7 +131,7 @@ EXPECTED = [
             alerting={"page": {"enabled": False}, "ticket": {"enabled": False}},
         ),
         [
-            "target 0.999 read as 99.9 %: Pyrra targets are percentages",
+            "target 0.999 is read as 99.9 %: Pyrra reads targets as percentages, so it would have meant 0.999 %",
             "Pyrra's burn-rate alerts are off for it: its page and ticket alerts are off",
         ],
         id="bool_gauge in a List: ones over samples; a target written as a ratio; alerting disabled",

@@ -97,12 +97,18 @@ def parse(query: str) -> Any:
     return tree
 
 
-def duration_seconds(text: str) -> int | None:
-    """`5m` -> 300; None when it is no duration, or one too long to hold."""
+def seconds_of(text: str) -> float | None:
+    """`150ms` -> 0.15; None when it is no duration, or one too long to hold."""
     try:
-        return int(promql_parser.parse_duration(text.strip()).total_seconds())
+        return float(promql_parser.parse_duration(text.strip()).total_seconds())
     except (ValueError, OverflowError):
         return None
+
+
+def duration_seconds(text: str) -> int | None:
+    """`5m` -> 300, in whole seconds (what ranges and windows are)."""
+    seconds = seconds_of(text)
+    return None if seconds is None else int(seconds)
 
 
 def kind(node: Any) -> str:

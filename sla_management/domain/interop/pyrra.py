@@ -165,7 +165,7 @@ def _indicator(indicator: dict[str, Any], notes: list[str]) -> tuple[dict[str, s
             return sli, SLOType.LATENCY, total
         case "latencyNative":
             total = _selector(body.get("total"), "latencyNative total")
-            seconds = pq.duration_seconds(str(body.get("latency") or ""))
+            seconds = pq.seconds_of(str(body.get("latency") or ""))
             if seconds is None:
                 raise _Skip(f"latencyNative latency {str(body.get('latency'))[:40]!r} is not a duration")
             query = f"histogram_fraction(0, {pq.number(seconds)}, sum(rate({_ranged(total)})))"
@@ -186,7 +186,10 @@ def _target(value: object, notes: list[str]) -> float:
         raise _Skip(f"target {str(value)[:40]!r} is not a number") from exc
     if 0 < percent < 1:
         # Pyrra warns about this too: the author most likely meant a ratio.
-        notes.append(f"target {value} read as {percent * 100:g} %: Pyrra targets are percentages")
+        notes.append(
+            f"target {value} is read as {percent * 100:g} %: Pyrra reads targets as percentages, so it "
+            f"would have meant {percent:g} %"
+        )
         return percent
     return percent / 100
 
