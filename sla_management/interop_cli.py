@@ -22,7 +22,7 @@ DEFAULT_API_URL = "http://127.0.0.1:8000"
 TIMEOUT_SECONDS = 120
 
 import_app = typer.Typer(
-    help="Create SLOs from OpenSLO, Sloth or Prometheus alert-rule files, through the API.",
+    help="Create SLOs from OpenSLO, Sloth, Pyrra or Prometheus alert-rule files, through the API.",
     no_args_is_help=True,
 )
 export_app = typer.Typer(help="Write the SLOs in another format.", no_args_is_help=True)
@@ -32,6 +32,12 @@ Token = Annotated[
     str | None, typer.Option("--token", envvar="SLA_API_TOKEN", help="Bearer token, if the API needs one.")
 ]
 FileArg = Annotated[str, typer.Argument(help="The file to import; `-` reads standard input.")]
+FilesArg = Annotated[
+    list[str],
+    typer.Argument(help="Files or directories (their *.yaml, *.yml, *.json, recursively); `-` reads stdin."),
+]
+# What a directory holds that is worth sending.
+_SUFFIXES = (".yaml", ".yml", ".json")
 NamespaceOpt = Annotated[
     str, typer.Option("--namespace", "-n", help="Namespace for SLOs whose file does not name one.")
 ]
@@ -99,6 +105,23 @@ def _read(file: str) -> bytes:
         raise typer.Exit(1) from exc
 
 
+def _read_many(paths: list[str]) -> bytes:
+    """Several files (directories: their YAML and JSON files, in name order) as one
+    multi-document body, so the importer sees references between them."""
+    files: list[str] = []
+    for path in paths:
+        if path != "-" and Path(path).is_dir():
+            found = sorted(str(f) for f in Path(path).rglob("*") if f.suffix in _SUFFIXES and f.is_file())
+            if not found:
+                typer.echo(f"no *.yaml, *.yml or *.json file in {path}", err=True)
+                raise typer.Exit(1)
+            files += found
+        else:
+            files.append(path)
+    # Each file ends its last document; `---` starts the next file's first.
+    return b"\n---\n".join(_read(f).rstrip(b"\n") for f in files) + b"\n"
+
+
 def _write(text: str, output: Path | None) -> None:
     if output is None:
         typer.echo(text, nl=False)
@@ -108,7 +131,7 @@ def _write(text: str, output: Path | None) -> None:
 
 def _import(
     kind: str,
-    file: str,
+    content: bytes,
     *,
     api_url: str,
     token: str | None,
@@ -116,9 +139,7 @@ def _import(
     as_json: bool,
     strict: bool,
 ) -> None:
-    response = _request(
-        "POST", api_url, f"/api/v1/slos/import/{kind}", token, params=params, content=_read(file)
-    )
+    response = _request("POST", api_url, f"/api/v1/slos/import/{kind}", token, params=params, content=content)
     report = response.json()
     if as_json:
         typer.echo(json.dumps(report, indent=2))
@@ -139,7 +160,7 @@ def _import(
 
 @import_app.command("openslo")
 def import_openslo(
-    file: FileArg,
+    files: FilesArg,
     namespace: NamespaceOpt = "default",
     dry_run: DryRunOpt = False,
     as_json: JSONOpt = False,
@@ -147,9 +168,26 @@ def import_openslo(
     api_url: APIURL = DEFAULT_API_URL,
     token: Token = None,
 ) -> None:
-    """OpenSLO v1 `SLO` objects (inline or referenced `SLI`, Prometheus sources)."""
+    """OpenSLO v1/v1alpha SLOs; the files are read together (references across them resolve)."""
     params = {"namespace": namespace, "dryRun": dry_run}
-    _import("openslo", file, api_url=api_url, token=token, params=params, as_json=as_json, strict=strict)
+    content = _read_many(files)
+    _import("openslo", content, api_url=api_url, token=token, params=params, as_json=as_json, strict=strict)
+
+
+@import_app.command("pyrra")
+def import_pyrra(
+    files: FilesArg,
+    namespace: NamespaceOpt = "default",
+    dry_run: DryRunOpt = False,
+    as_json: JSONOpt = False,
+    strict: StrictOpt = False,
+    api_url: APIURL = DEFAULT_API_URL,
+    token: Token = None,
+) -> None:
+    """Pyrra `ServiceLevelObjective` resources (a file, several, or a directory of them)."""
+    params = {"namespace": namespace, "dryRun": dry_run}
+    content = _read_many(files)
+    _import("pyrra", content, api_url=api_url, token=token, params=params, as_json=as_json, strict=strict)
 
 
 @import_app.command("sloth")
@@ -164,7 +202,7 @@ def import_sloth(
 ) -> None:
     """Sloth `prometheus/v1` specs (or `PrometheusServiceLevel` resources)."""
     params = {"namespace": namespace, "dryRun": dry_run}
-    _import("sloth", file, api_url=api_url, token=token, params=params, as_json=as_json, strict=strict)
+    _import("sloth", _read(file), api_url=api_url, token=token, params=params, as_json=as_json, strict=strict)
 
 
 @import_app.command("alerts")
@@ -185,7 +223,9 @@ def import_alerts(
 ) -> None:
     """A Prometheus rule file whose alerts describe SLOs (`slo` labels, burn-rate expressions)."""
     params = {"namespace": namespace, "defaultTarget": default_target, "dryRun": dry_run}
-    _import("alerts", file, api_url=api_url, token=token, params=params, as_json=as_json, strict=strict)
+    _import(
+        "alerts", _read(file), api_url=api_url, token=token, params=params, as_json=as_json, strict=strict
+    )
 
 
 def _filters(namespace: str | None, service: str | None) -> dict[str, str]:
@@ -206,7 +246,8 @@ def export_openslo(
     _write(_request("GET", api_url, path, token, params=_filters(namespace, service)).text, output)
 
 
-def rules(
+@export_app.command("sloth")
+def export_sloth(
     slo_id: IdOpt = None,
     namespace: FilterNamespace = None,
     service: FilterService = None,
@@ -214,6 +255,25 @@ def rules(
     api_url: APIURL = DEFAULT_API_URL,
     token: Token = None,
 ) -> None:
+    """The SLOs as Sloth `prometheus/v1` specs, one document per service, alerts included."""
+    path = f"/api/v1/slos/{slo_id}/sloth" if slo_id else "/api/v1/sloth"
+    _write(_request("GET", api_url, path, token, params=_filters(namespace, service)).text, output)
+
+
+def rules(
+    slo_id: IdOpt = None,
+    namespace: FilterNamespace = None,
+    service: FilterService = None,
+    sloth_metadata: Annotated[
+        bool, typer.Option("--sloth-metadata", help="Sloth's metadata series for every SLO.")
+    ] = False,
+    output: OutputOpt = None,
+    api_url: APIURL = DEFAULT_API_URL,
+    token: Token = None,
+) -> None:
     """Prometheus recording and burn-rate alert rules for the SLOs: `sla rules > slo-rules.yaml`."""
     path = f"/api/v1/slos/{slo_id}/rules" if slo_id else "/api/v1/rules"
-    _write(_request("GET", api_url, path, token, params=_filters(namespace, service)).text, output)
+    params: dict[str, Any] = _filters(namespace, service)
+    if sloth_metadata:
+        params["slothMetadata"] = True
+    _write(_request("GET", api_url, path, token, params=params).text, output)

@@ -3,9 +3,16 @@
 Each SLO gets one rule group:
 
 - a recording rule per burn window, `slo:sli_error:ratio_rate<window>`, the error ratio over that
-  window (the names Sloth uses, so its dashboards work), labelled `slo`, `service`, `namespace`;
+  window (Sloth's record names), labelled `slo`, `service`, `namespace`;
 - two multi-window, multi-burn-rate alerts (`BURN_ALERTS`), labelled `slo=<id>` so Alertmanager's
-  webhook sends them back to `/webhooks/alertmanager`, which finds the SLO by that label.
+  webhook sends them back to `/webhooks/alertmanager`, which finds the SLO by that label. The SLO's
+  `alerting` settings turn either off, rename them and add labels (a team's own `severity`,
+  routing keys) and annotations; user annotations may use `{{ $value }}`, `{{ $labels.x }}` and
+  the humanize functions, anything else in `{{ }}` is written as text;
+- with `alerting.slothMetadata` (or `sla rules --sloth-metadata`), Sloth's metadata series too
+  (`SLOTH_RECORDS`): the period error ratio, objective, error budget, period length, current and
+  period burn rate, budget remaining and `sloth_slo_info`, and every series of the SLO labelled
+  `sloth_id`, `sloth_service`, `sloth_slo`, so dashboards built for Sloth keep working.
 
 What the error ratio is, per SLI shape (the same numbers the loop computes in `plan.py`):
 
@@ -30,10 +37,29 @@ from typing import Any
 from sla_management.domain.interop import promqltext, yamlio
 from sla_management.domain.plan import render
 from sla_management.domain.promql import detect_unit
-from sla_management.domain.slo import SLO, Comparison, QueryUnit, SLIKind, SLOSpec
+from sla_management.domain.slo import (
+    SLO,
+    AlertSettings,
+    Comparison,
+    QueryUnit,
+    SLIKind,
+    SLOAlerting,
+    SLOSpec,
+)
 from sla_management.domain.windows import BURN_WINDOWS, Thresholds, format_duration
 
 RECORD_PREFIX = "slo:sli_error:ratio_rate"
+# Sloth's metadata series (its `sloth.dev/core/metadata_rules/v1`), written on request.
+SLOTH_RECORDS = (
+    "slo:objective:ratio",
+    "slo:error_budget:ratio",
+    "slo:time_period:days",
+    "slo:current_burn_rate:ratio",
+    "slo:period_burn_rate:ratio",
+    "slo:period_error_budget_remaining:ratio",
+    "sloth_slo_info",
+)
+NO_SETTINGS = SLOAlerting()
 
 
 @dataclass(frozen=True)
@@ -94,13 +120,41 @@ def _literal(text: str) -> str:
     return text.replace("{{", '{{ "{{" }}')
 
 
+# The template actions an alert annotation may keep: the alert's value and labels, plainly or
+# through Prometheus' formatting functions. Anything else between `{{ }}` is written as text, so
+# no SLO's annotation can make Prometheus refuse the whole rule file.
+_SAFE_ACTION = re.compile(
+    r"\{\{(?:-\s)?\s*(?:\$value|\.Value|\$labels\.[a-zA-Z_]\w*|\.Labels\.[a-zA-Z_]\w*|\$externalURL"
+    r"|\$externalLabels\.[a-zA-Z_]\w*)"
+    r"(?:\s*\|\s*(?:humanize|humanize1024|humanizePercentage|humanizeDuration|humanizeTimestamp|title"
+    r'|toUpper|toLower|printf\s+"[^"\\{}]*"))*\s*(?:\s-)?\}\}'
+)
+
+
+def annotation_text(text: str) -> str:
+    """An annotation as written by a user: the safe template actions kept, the rest text."""
+    out: list[str] = []
+    i = 0
+    while (start := text.find("{{", i)) >= 0:
+        out.append(text[i:start])
+        safe = _SAFE_ACTION.match(text, start)
+        if safe:
+            out.append(safe.group(0))
+            i = safe.end()
+        else:
+            out.append('{{ "{{" }}')
+            i = start + 2
+    out.append(text[i:])
+    return "".join(out)
+
+
 def _units(slo: SLOSpec, known: Mapping[str, QueryUnit]) -> dict[str, QueryUnit]:
     units = dict(known)
     for field, query in slo.event_queries().items():
         if field not in units:
             try:
                 units[field] = detect_unit(query)
-            except ValueError:
+            except (ValueError, OverflowError):  # a range timedelta cannot hold: Prometheus will say
                 units[field] = QueryUnit.COUNT
     return units
 
@@ -144,19 +198,80 @@ def error_ratio_expr(slo: SLOSpec, units: Mapping[str, QueryUnit], seconds: int)
     return f"1 - (\n  {events}\n/\n  {total}\n)"
 
 
-def _rule_labels(slo: SLO) -> dict[str, str]:
-    return {"slo": slo.id, "service": slo.service_name, "namespace": slo.namespace}
+def sloth_ids(slo: SLOSpec) -> dict[str, str]:
+    """Sloth's identity labels: an SLO named `<service>-<name>` (as Sloth names them, and as
+    they are imported) keeps its Sloth id."""
+    name = slo.name.removeprefix(f"{slo.service_name}-")
+    return {"sloth_id": f"{slo.service_name}-{name}", "sloth_service": slo.service_name, "sloth_slo": name}
 
 
-def recording_rules(slo: SLO) -> list[dict[str, Any]]:
+def _settings(slo: SLOSpec) -> SLOAlerting:
+    return slo.alerting or NO_SETTINGS
+
+
+def _sloth(slo: SLOSpec, everyone: bool) -> bool:
+    return everyone or _settings(slo).sloth_metadata
+
+
+def _rule_labels(slo: SLO, sloth: bool = False) -> dict[str, str]:
+    labels = {"slo": slo.id, "service": slo.service_name, "namespace": slo.namespace}
+    return {**labels, **sloth_ids(slo)} if sloth else labels
+
+
+def recording_rules(slo: SLO, sloth: bool = False) -> list[dict[str, Any]]:
     return [
         {
             "record": record_name(window),
             "expr": error_ratio_expr(slo, slo.query_units, seconds),
-            "labels": _rule_labels(slo),
+            "labels": _rule_labels(slo, sloth),
         }
         for window, seconds in BURN_WINDOWS.items()
     ]
+
+
+def _objective_percent(target: float) -> str:
+    return f"{target * 100:.10g}"
+
+
+def sloth_records(slo: SLO) -> list[dict[str, Any]]:
+    """Sloth's metadata series for the SLO, from the recorded error ratios (the period ratio as
+    Sloth writes it: the mean of the 5-minute ratio over the SLO window)."""
+    labels = _rule_labels(slo, sloth=True)
+    selector = f"{{slo={_quote(slo.id)}}}"
+    short = record_name("5m")
+    period_seconds = slo.window_days * 86400
+    period = f"{RECORD_PREFIX}{format_duration(period_seconds)}"
+    records: list[dict[str, Any]] = []
+    # A window of 1d or 3d is a burn window already recorded: its record is the period's.
+    if period_seconds not in BURN_WINDOWS.values():
+        span = format_duration(period_seconds)
+        records.append(
+            {
+                "record": period,
+                "expr": f"sum_over_time({short}{selector}[{span}])\n/\ncount_over_time({short}{selector}[{span}])",
+                "labels": dict(labels),
+            }
+        )
+    per_budget = f"/ on (slo) group_left\nslo:error_budget:ratio{selector}"
+    exprs = {
+        "slo:objective:ratio": f"vector({promqltext.number(slo.target)})",
+        "slo:error_budget:ratio": f"vector(1 - {promqltext.number(slo.target)})",
+        "slo:time_period:days": f"vector({slo.window_days})",
+        "slo:current_burn_rate:ratio": f"{short}{selector}\n{per_budget}",
+        "slo:period_burn_rate:ratio": f"{period}{selector}\n{per_budget}",
+        "slo:period_error_budget_remaining:ratio": f"1 - slo:period_burn_rate:ratio{selector}",
+    }
+    # Copies: one dict shared by several rules would be dumped as a YAML anchor and aliases.
+    records += [{"record": name, "expr": expr, "labels": dict(labels)} for name, expr in exprs.items()]
+    info = {
+        **labels,
+        "sloth_mode": "sla-rules",
+        "sloth_objective": _objective_percent(slo.target),
+        "sloth_spec": "prometheus/v1",
+        "sloth_version": "sla-management",
+    }
+    records.append({"record": "sloth_slo_info", "expr": "vector(1)", "labels": info})
+    return records
 
 
 def _percent(ratio: float) -> str:
@@ -176,12 +291,22 @@ def alert_expr(slo: SLO, alert: BurnAlert) -> str:
     return "\nor\n".join(parts)
 
 
-def _annotations(slo: SLO, alert: BurnAlert) -> dict[str, str]:
+def alert_settings(slo: SLOSpec, alert: BurnAlert) -> AlertSettings:
+    settings = _settings(slo)
+    return settings.page if alert.severity == "page" else settings.ticket
+
+
+def alert_name(slo: SLOSpec, alert: BurnAlert) -> str:
+    return alert_settings(slo, alert).name or _settings(slo).name or alert.alertname
+
+
+def default_annotations(slo: SLOSpec, alert: BurnAlert) -> dict[str, str]:
+    """The summary and description written when the SLO's settings give none."""
     windows = ", or ".join(
         f"above {promqltext.number(c.factor)}x the budget over {c.long} and {c.short}"
         for c in alert.conditions
     )
-    annotations = {
+    return {
         "summary": _literal(
             f"SLO {slo.name} ({slo.service_name}, {slo.namespace}) burns its error budget too fast"
         ),
@@ -192,9 +317,20 @@ def _annotations(slo: SLO, alert: BurnAlert) -> dict[str, str]:
                 f"budget {_percent(1 - slo.target)}."
             )
         ),
+    }
+
+
+def _annotations(slo: SLO, alert: BurnAlert) -> dict[str, str]:
+    own = {**_settings(slo).annotations, **alert_settings(slo, alert).annotations}
+    annotations = {
+        **default_annotations(slo, alert),
+        **{k: annotation_text(v) for k, v in own.items()},
+        # Last, so they always describe the SLO: the alert importer reads the SLO back from them.
         "slo_name": _literal(slo.name),
         "slo_type": slo.slo_type.value,
         "slo_window": f"{slo.window_days}d",
+        # `1 - (a / b)` may be a good-ratio query or good/total events: say which.
+        "slo_sli": slo.kind.value,
     }
     if slo.layer:
         annotations["slo_layer"] = _literal(slo.layer)
@@ -203,38 +339,51 @@ def _annotations(slo: SLO, alert: BurnAlert) -> dict[str, str]:
     return annotations
 
 
-def alert_labels(slo: SLO, severity: str) -> dict[str, str]:
+def alert_labels(slo: SLO, severity: str, sloth: bool = False) -> dict[str, str]:
     # The SLO's labels help routing; names Prometheus cannot take, or that the rules set, stay out.
     extra = {k: v for k, v in slo.labels.items() if _LABEL_NAME.match(k) and not k.startswith("__")}
-    return {
+    [alert] = [a for a in BURN_ALERTS if a.severity == severity]
+    settings = {**_settings(slo).labels, **alert_settings(slo, alert).labels}
+    labels = {
         **{k: v for k, v in sorted(extra.items()) if k not in OWN_LABELS},
-        **_rule_labels(slo),
+        **_rule_labels(slo, sloth),
         "severity": severity,
+        **settings,
     }
+    if sloth:
+        labels["sloth_severity"] = severity
+    return labels
 
 
-def alert_rules(slo: SLO) -> list[dict[str, Any]]:
+def alert_rules(slo: SLO, sloth: bool = False) -> list[dict[str, Any]]:
     return [
         {
-            "alert": alert.alertname,
+            "alert": alert_name(slo, alert),
             "expr": alert_expr(slo, alert),
-            "labels": alert_labels(slo, alert.severity),
+            "labels": alert_labels(slo, alert.severity, sloth),
             "annotations": _annotations(slo, alert),
         }
         for alert in BURN_ALERTS
+        if alert_settings(slo, alert).enabled
     ]
 
 
-def rule_group(slo: SLO) -> dict[str, Any]:
+def rule_group(slo: SLO, sloth_metadata: bool = False) -> dict[str, Any]:
     # Recording rules come first: a group runs its rules in order, so the alerts read the
     # ratios recorded in the same evaluation.
-    return {"name": f"slo-{slo.id}", "rules": [*recording_rules(slo), *alert_rules(slo)]}
+    sloth = _sloth(slo, sloth_metadata)
+    metadata = sloth_records(slo) if sloth else []
+    return {
+        "name": f"slo-{slo.id}",
+        "rules": [*recording_rules(slo, sloth), *metadata, *alert_rules(slo, sloth)],
+    }
 
 
-def rule_file(slos: Iterable[SLO]) -> dict[str, Any]:
-    return {"groups": [rule_group(slo) for slo in slos]}
+def rule_file(slos: Iterable[SLO], sloth_metadata: bool = False) -> dict[str, Any]:
+    return {"groups": [rule_group(slo, sloth_metadata) for slo in slos]}
 
 
-def render_rule_file(slos: Iterable[SLO]) -> str:
-    """The rule file as YAML, ready for Prometheus' `rule_files` (or a PrometheusRule spec)."""
-    return HEADER + yamlio.dump(rule_file(slos))
+def render_rule_file(slos: Iterable[SLO], sloth_metadata: bool = False) -> str:
+    """The rule file as YAML, ready for Prometheus' `rule_files` (or a PrometheusRule spec).
+    `sloth_metadata`: Sloth's metadata series for every SLO, not only those that ask for them."""
+    return HEADER + yamlio.dump(rule_file(slos, sloth_metadata))

@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
@@ -135,6 +135,58 @@ Target = Annotated[
 ]
 
 
+# Alert settings end up in Prometheus rules: label names are Prometheus label names, alert names
+# the characters Prometheus and Alertmanager routes take, and everything is bounded.
+LabelName = Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$", max_length=128)]
+AlertName = Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_:.-]*$", min_length=1, max_length=200)]
+AlertLabels = Annotated[dict[LabelName, Annotated[str, Field(max_length=1024)]], Field(max_length=32)]
+AlertAnnotations = Annotated[dict[LabelName, Annotated[str, Field(max_length=4096)]], Field(max_length=32)]
+# `slo` is how Alertmanager's webhook finds the SLO again; Prometheus sets `alertname` itself.
+RESERVED_ALERT_LABELS = frozenset({"slo", "alertname"})
+
+
+def _unreserved(labels: dict[str, str]) -> dict[str, str]:
+    for name in labels:
+        if name in RESERVED_ALERT_LABELS or name.startswith("__"):
+            raise ValueError(f"label {name!r} is set by the rules themselves")
+    return labels
+
+
+class AlertSettings(CamelModel):
+    """One of the two burn-rate alerts (page: fast burn, ticket: slow burn)."""
+
+    # Strict, as the CRD's schema is: "yes" is not a boolean, 1 is not a label value.
+    model_config = ConfigDict(strict=True)
+
+    enabled: bool = True
+    name: AlertName | None = Field(default=None, description="Alert name; omitted, the SLO-wide name.")
+    labels: AlertLabels = Field(
+        default_factory=dict, description="Added to (and overriding) the shared ones."
+    )
+    annotations: AlertAnnotations = Field(default_factory=dict)
+
+    _labels_free = field_validator("labels")(_unreserved)
+
+
+class SLOAlerting(CamelModel):
+    """How `sla rules` writes the SLO's burn-rate alerts (Sloth's `alerting` block, in our words)."""
+
+    model_config = ConfigDict(strict=True)
+
+    name: AlertName | None = Field(
+        default=None, description="Name of both alerts; omitted, SLOErrorBudgetBurnPage/Ticket."
+    )
+    labels: AlertLabels = Field(default_factory=dict, description="On both alerts, e.g. severity, routing.")
+    annotations: AlertAnnotations = Field(default_factory=dict, description="On both alerts.")
+    page: AlertSettings = Field(default_factory=AlertSettings)
+    ticket: AlertSettings = Field(default_factory=AlertSettings)
+    sloth_metadata: bool = Field(
+        default=False, description="Also write Sloth's metadata series, so Sloth dashboards keep working."
+    )
+
+    _labels_free = field_validator("labels")(_unreserved)
+
+
 class SLOSpec(CamelModel):
     """The user-owned part of an SLO: REST body and CRD spec."""
 
@@ -152,6 +204,7 @@ class SLOSpec(CamelModel):
     comparison: Comparison | None = None
     timeslice_minutes: Annotated[StrictInt, Field(ge=1, le=1440)] = 5
     budgeting_method: BudgetingMethod | None = None
+    alerting: SLOAlerting | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -13,8 +13,10 @@ import yaml
 
 from sla_management.domain.rules import (
     BURN_ALERTS,
+    SLOTH_RECORDS,
     alert_expr,
     alert_labels,
+    annotation_text,
     error_ratio_expr,
     render_rule_file,
     rule_group,
@@ -230,3 +232,145 @@ def test_the_rule_file_is_yaml_with_a_header() -> None:
     assert [g["name"] for g in loaded["groups"]] == ["slo-slo-1", "slo-slo-2"]
     assert loaded["groups"][1]["rules"][0]["expr"] == "1 - (avg_over_time(up[5m]))"
     assert yaml.safe_load(render_rule_file([])) == {"groups": []}
+
+
+# Alerting settings and Sloth's metadata series ------------------------------------------------------
+
+
+def test_alerting_settings_name_label_and_annotate_the_alerts() -> None:
+    slo = stored(
+        EVENTS,
+        labels={"team": "payments"},
+        alerting={
+            "name": "CheckoutBurn",
+            "labels": {"severity": "critical", "category": "availability"},
+            "annotations": {
+                "runbook_url": "https://runbooks/x",
+                "summary": "Budget {{ $value | humanizePercentage }}",
+            },
+            "page": {"labels": {"routing_key": "oncall"}},
+            "ticket": {"name": "CheckoutSlowBurn", "labels": {"severity": "warning"}},
+        },
+    )
+    page, ticket = [r for r in rule_group(slo)["rules"] if "alert" in r]
+    assert (page["alert"], ticket["alert"]) == ("CheckoutBurn", "CheckoutSlowBurn")
+    assert page["labels"] == {
+        "team": "payments",
+        "slo": "slo-1",
+        "service": "checkout",
+        "namespace": "shop",
+        "severity": "critical",
+        "category": "availability",
+        "routing_key": "oncall",
+    }
+    assert ticket["labels"]["severity"] == "warning" and "routing_key" not in ticket["labels"]
+    assert page["annotations"]["summary"] == "Budget {{ $value | humanizePercentage }}"
+    assert page["annotations"]["runbook_url"] == "https://runbooks/x"
+    # The SLO's own annotations come last: the alert importer reads the SLO back from them.
+    assert page["annotations"]["slo_name"] == "checkout availability"
+    assert page["annotations"]["slo_sli"] == "error_total"
+    assert page["annotations"]["description"].startswith("Error ratio {{ $value | humanizePercentage }}")
+
+
+@pytest.mark.parametrize(
+    ("settings", "alerts"),
+    [
+        pytest.param(None, ["SLOErrorBudgetBurnPage", "SLOErrorBudgetBurnTicket"], id="both by default"),
+        pytest.param({"ticket": {"enabled": False}}, ["SLOErrorBudgetBurnPage"], id="the ticket off"),
+        pytest.param({"page": {"enabled": False}}, ["SLOErrorBudgetBurnTicket"], id="the page off"),
+        pytest.param({"page": {"enabled": False}, "ticket": {"enabled": False}}, [], id="both off"),
+    ],
+)
+def test_alerts_turned_off_are_not_written(settings: dict[str, Any] | None, alerts: list[str]) -> None:
+    group = rule_group(stored(EVENTS, alerting=settings))
+    assert [r["alert"] for r in group["rules"] if "alert" in r] == alerts
+    assert len([r for r in group["rules"] if "record" in r]) == len(BURN_WINDOWS)
+
+
+@pytest.mark.parametrize(
+    ("text", "written"),
+    [
+        pytest.param("{{ $value }}", "{{ $value }}", id="the value"),
+        pytest.param(
+            "{{$labels.sloth_service}} {{ .Labels.team }}",
+            "{{$labels.sloth_service}} {{ .Labels.team }}",
+            id="labels",
+        ),
+        pytest.param(
+            '{{ $value | humanizePercentage }} {{ $value | printf "%.2f" }}',
+            '{{ $value | humanizePercentage }} {{ $value | printf "%.2f" }}',
+            id="formatting functions",
+        ),
+        pytest.param("{{- $value -}}", "{{- $value -}}", id="trim markers"),
+        pytest.param(
+            "{{ range $labels }}x{{ end }}",
+            '{{ "{{" }} range $labels }}x{{ "{{" }} end }}',
+            id="range is text",
+        ),
+        pytest.param('{{ query "up" }}', '{{ "{{" }} query "up" }}', id="queries are text"),
+        pytest.param("half {{ open", 'half {{ "{{" }} open', id="an unclosed action is text"),
+        pytest.param("{{-$value}}", '{{ "{{" }}-$value}}', id="a trim marker without its space is text"),
+        pytest.param("no template", "no template", id="plain text"),
+    ],
+)
+def test_user_annotations_keep_safe_templates_only(text: str, written: str) -> None:
+    assert annotation_text(text) == written
+
+
+def test_sloth_metadata_series() -> None:
+    slo = stored(EVENTS, slo_id="s-1", name="checkout-availability", target=0.999, window_days=28)
+    rules = rule_group(slo, sloth_metadata=True)["rules"]
+    ids = {"sloth_id": "checkout-availability", "sloth_service": "checkout", "sloth_slo": "availability"}
+    labels = {"slo": "s-1", "service": "checkout", "namespace": "shop", **ids}
+    records = {r["record"]: r for r in rules if "record" in r}
+    assert list(records) == [
+        *(f"slo:sli_error:ratio_rate{w}" for w in ("5m", "30m", "1h", "2h", "6h", "1d", "3d")),
+        "slo:sli_error:ratio_rate28d",
+        *SLOTH_RECORDS,
+    ]
+    assert all(r["labels"] == labels for name, r in records.items() if name != "sloth_slo_info")
+    assert records["slo:sli_error:ratio_rate28d"]["expr"] == (
+        'sum_over_time(slo:sli_error:ratio_rate5m{slo="s-1"}[28d])\n/\n'
+        'count_over_time(slo:sli_error:ratio_rate5m{slo="s-1"}[28d])'
+    )
+    assert records["slo:objective:ratio"]["expr"] == "vector(0.999)"
+    assert records["slo:error_budget:ratio"]["expr"] == "vector(1 - 0.999)"
+    assert records["slo:time_period:days"]["expr"] == "vector(28)"
+    assert records["slo:period_burn_rate:ratio"]["expr"] == (
+        'slo:sli_error:ratio_rate28d{slo="s-1"}\n/ on (slo) group_left\nslo:error_budget:ratio{slo="s-1"}'
+    )
+    assert (
+        records["slo:period_error_budget_remaining:ratio"]["expr"]
+        == '1 - slo:period_burn_rate:ratio{slo="s-1"}'
+    )
+    assert records["sloth_slo_info"]["labels"] == {
+        **labels,
+        "sloth_mode": "sla-rules",
+        "sloth_objective": "99.9",
+        "sloth_spec": "prometheus/v1",
+        "sloth_version": "sla-management",
+    }
+    page, ticket = [r for r in rules if "alert" in r]
+    # The alerts carry Sloth's labels too, so routes and templates written for Sloth work.
+    assert {k: page["labels"][k] for k in (*ids, "sloth_severity")} == {**ids, "sloth_severity": "page"}
+    assert ticket["labels"]["sloth_severity"] == "ticket"
+
+
+def test_sloth_metadata_is_opt_in_per_slo_or_for_the_file() -> None:
+    plain, asking = stored(EVENTS, slo_id="a"), stored(EVENTS, slo_id="b", alerting={"slothMetadata": True})
+
+    def names(text: str) -> list[set[str]]:
+        return [{r.get("record") for r in g["rules"]} for g in yaml.safe_load(text)["groups"]]
+
+    first, second = names(render_rule_file([plain, asking]))
+    assert "slo:objective:ratio" not in first and "slo:objective:ratio" in second
+    assert all("sloth_slo_info" in g for g in names(render_rule_file([plain, asking], sloth_metadata=True)))
+
+
+def test_a_window_that_is_a_burn_window_reuses_its_record() -> None:
+    # 1d and 3d are recorded already; a second rule writing the same series would conflict.
+    rules = rule_group(stored(EVENTS, window_days=3), sloth_metadata=True)["rules"]
+    records = [r["record"] for r in rules if "record" in r]
+    assert records.count("slo:sli_error:ratio_rate3d") == 1
+    period = next(r for r in rules if r.get("record") == "slo:period_burn_rate:ratio")
+    assert period["expr"].startswith('slo:sli_error:ratio_rate3d{slo="slo-1"}')

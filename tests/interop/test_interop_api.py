@@ -273,3 +273,124 @@ async def test_viewers_read_rules_but_cannot_import(api: httpx.AsyncClient) -> N
     assert refused.status_code == 403
     anonymous = await api.get("/api/v1/rules", headers={"Authorization": ""})
     assert anonymous.status_code == 401
+
+
+# Pyrra, several OpenSLO files, Sloth export, Sloth's metadata series --------------------------------
+
+
+async def test_import_pyrra_creates_each_indicator_kind_and_says_what_it_skipped(
+    api: httpx.AsyncClient,
+) -> None:
+    text = "\n---\n".join(p.read_text() for p in sorted((DATA / "pyrra").glob("*.yaml")))
+    dry = await api.post("/api/v1/slos/import/pyrra", params={"dryRun": "true"}, content=text, headers=YAML)
+    assert dry.status_code == 200, dry.text
+    report = dry.json()
+    assert sorted(c["slo"]["name"] for c in report["created"]) == [
+        "api-latency-native",
+        "checkout-errors",
+        "queue-up",
+        "search-latency",
+    ]
+    assert {s["item"] for s in report["skipped"]} == {
+        "ServiceLevelObjective shop/api-errors-by-handler",
+        "ServiceLevelObjective shop/half-day",
+    }
+    # The resources' own namespaces; a uniquely named copy is created for real below.
+    assert {c["slo"]["namespace"] for c in report["created"]} == {"shop", "jobs"}
+    ns = namespace()
+    one = (DATA / "pyrra" / "ratio.yaml").read_text().replace("namespace: shop", f"namespace: {ns}")
+    created = (await api.post("/api/v1/slos/import/pyrra", content=one, headers=YAML)).json()
+    [slo] = created["created"]
+    stored = (await api.get(f"/api/v1/slos/{slo['slo']['id']}")).json()
+    assert stored["namespace"] == ns and stored["windowDays"] == 14 and stored["target"] == 0.995
+    assert stored["alerting"]["name"] == "CheckoutErrorBudgetBurn"
+    assert stored["alerting"]["page"]["labels"] == {"severity": "critical"}
+    rules = yaml.safe_load((await api.get(f"/api/v1/slos/{stored['id']}/rules")).text)
+    alerts = [r for r in rules["groups"][0]["rules"] if "alert" in r]
+    assert [(a["alert"], a["labels"]["severity"]) for a in alerts] == [
+        ("CheckoutErrorBudgetBurn", "critical"),
+        ("CheckoutErrorBudgetBurn", "warning"),
+    ]
+
+
+async def test_import_openslo_reads_several_files_in_one_body(api: httpx.AsyncClient) -> None:
+    ns = namespace()
+    text = "\n---\n".join(p.read_text() for p in sorted((DATA / "openslo" / "multi-file").glob("*.yaml")))
+    response = await api.post(
+        "/api/v1/slos/import/openslo", params={"namespace": ns}, content=text, headers=YAML
+    )
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert report["skipped"] == []
+    [created] = report["created"]
+    assert created["slo"]["name"] == "Orders availability" and created["slo"]["namespace"] == ns
+    assert created["slo"]["alerting"]["page"]["name"] == "OrdersFastBurn"
+    assert created["notes"][0].startswith("the calendar-aligned 1M window")
+
+
+async def test_export_sloth_and_back(api: httpx.AsyncClient) -> None:
+    ns = namespace()
+    text = (DATA / "sloth" / "alerting.yml").read_text()
+    report = (
+        await api.post("/api/v1/slos/import/sloth", params={"namespace": ns}, content=text, headers=YAML)
+    ).json()
+    assert len(report["created"]) == 2, report
+    timeslice = (await api.post("/api/v1/slos", json=latency(ns))).json()
+    exported = await api.get("/api/v1/sloth", params={"namespace": ns})
+    assert exported.status_code == 200 and exported.headers["content-type"].startswith("application/yaml")
+    assert exported.text.startswith(
+        f"# skipped {timeslice['name']}: timeslice SLIs (query + threshold) have no Sloth form\n"
+    )
+    [document] = yaml.safe_load_all(exported.text)
+    assert document["service"] == "checkout"
+    by_name = {s["name"]: s for s in document["slos"]}
+    assert (
+        by_name["requests-availability"]["alerting"]["page_alert"]["labels"]["routing_key"]
+        == "payments-oncall"
+    )
+    first = report["created"][0]["slo"]
+    one = await api.get(f"/api/v1/slos/{first['id']}/sloth")
+    assert [s["name"] for s in yaml.safe_load(one.text)["slos"]] == [first["name"].removeprefix("checkout-")]
+    # Leaving is arriving backwards: the export imports to the same definitions.
+    for created in report["created"]:
+        assert (await api.delete(f"/api/v1/slos/{created['slo']['id']}")).status_code == 204
+    again = (
+        await api.post(
+            "/api/v1/slos/import/sloth", params={"namespace": ns}, content=exported.text, headers=YAML
+        )
+    ).json()
+    fields = ("name", "serviceName", "target", "sliQuery", "labels", "alerting")
+    assert sorted(({k: c["slo"][k] for k in fields} for c in again["created"]), key=str) == sorted(
+        ({k: c["slo"][k] for k in fields} for c in report["created"]), key=str
+    )
+
+
+async def test_rules_can_carry_sloths_metadata_series(api: httpx.AsyncClient, tmp_path: Path) -> None:
+    ns = namespace()
+    created = (await api.post("/api/v1/slos", json=body("burning", ns))).json()
+    plain = (await api.get(f"/api/v1/slos/{created['id']}/rules")).text
+    assert "slo:objective:ratio" not in plain
+    with_meta = await api.get("/api/v1/rules", params={"namespace": ns, "slothMetadata": "true"})
+    records = [r.get("record") for r in yaml.safe_load(with_meta.text)["groups"][0]["rules"]]
+    assert "slo:period_error_budget_remaining:ratio" in records and "sloth_slo_info" in records
+    check_rules(with_meta.text, tmp_path)
+
+
+async def test_alerting_settings_are_part_of_the_rest_body(api: httpx.AsyncClient) -> None:
+    ns = namespace()
+    refused = await api.post(
+        "/api/v1/slos", json=body("burning", ns, alerting={"page": {"labels": {"slo": "other"}}})
+    )
+    assert refused.status_code == 422
+    assert "set by the rules themselves" in refused.text
+    settings = {"name": "Burn", "ticket": {"enabled": False}, "slothMetadata": True}
+    created = (await api.post("/api/v1/slos", json=body("burning", ns, alerting=settings))).json()
+    assert created["alerting"]["ticket"]["enabled"] is False
+    rules = yaml.safe_load((await api.get(f"/api/v1/slos/{created['id']}/rules")).text)
+    assert [r["alert"] for r in rules["groups"][0]["rules"] if "alert" in r] == ["Burn"]
+
+
+async def test_pyrra_file_that_is_not_pyrra_is_422(api: httpx.AsyncClient) -> None:
+    response = await api.post("/api/v1/slos/import/pyrra", content="groups: []", headers=YAML)
+    assert response.status_code == 422
+    assert "not a Pyrra file" in response.json()["detail"]

@@ -122,3 +122,69 @@ async def test_failures_have_distinct_exit_codes(api_url: str, tmp_path: Path) -
 
     down = await sla(f"http://127.0.0.1:{processes.free_port()}", "rules")
     assert down.exit_code == 2 and "cannot reach the SLA API" in down.stderr
+
+
+async def test_import_pyrra_from_a_directory(api_url: str, tmp_path: Path) -> None:
+    ns = f"cli-{uuid.uuid4().hex[:6]}"
+    # The fixtures, moved into one fresh namespace so the test can run again.
+    target = tmp_path / "slos"
+    (target / "nested").mkdir(parents=True)
+    for source in sorted((DATA / "pyrra").glob("*.yaml")):
+        text = (
+            source.read_text()
+            .replace("namespace: shop", f"namespace: {ns}")
+            .replace("namespace: jobs", f"namespace: {ns}")
+        )
+        (target / ("nested" if source.name == "more.yaml" else ".") / source.name).write_text(text)
+    (target / "README.md").write_text("not a resource")
+    result = await sla(api_url, "import", "pyrra", str(target), "--strict")
+    assert result.exit_code == 3, result.output  # two of them are skipped, and --strict says so
+    assert "4 created, 2 skipped" in result.stderr
+    assert f"created 'checkout-errors' in {ns}" in result.stdout
+    assert "note: Pyrra's ratio indicators have no SLO type" in result.stdout
+    assert (
+        "skipped ServiceLevelObjective " + ns + "/api-errors-by-handler: grouping by handler" in result.stderr
+    )
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    nothing = await sla(api_url, "import", "pyrra", str(empty))
+    assert nothing.exit_code == 1 and "no *.yaml, *.yml or *.json file" in nothing.stderr
+
+
+async def test_import_openslo_from_several_files(api_url: str) -> None:
+    ns = f"cli-{uuid.uuid4().hex[:6]}"
+    files = sorted((DATA / "openslo" / "multi-file").glob("*.yaml"))
+    # The SLO file first: references resolve whatever the order.
+    result = await sla(
+        api_url, "import", "openslo", str(files[-1]), *map(str, files[:-1]), "-n", ns, "--json"
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["skipped"] == []
+    [created] = report["created"]
+    assert created["slo"]["name"] == "Orders availability"
+    assert created["slo"]["alerting"]["ticket"]["labels"]["notification_target"] == "orders-tickets"
+
+
+async def test_export_sloth_then_import_it(api_url: str, tmp_path: Path) -> None:
+    ns = f"cli-{uuid.uuid4().hex[:6]}"
+    imported = await sla(api_url, "import", "sloth", str(DATA / "sloth" / "alerting.yml"), "-n", ns)
+    assert imported.exit_code == 0, imported.output
+    out = tmp_path / "sloth.yaml"
+    exported = await sla(api_url, "export", "sloth", "--namespace", ns, "-o", str(out))
+    assert exported.exit_code == 0, exported.output
+    [document] = yaml.safe_load_all(out.read_text())
+    assert document["version"] == "prometheus/v1" and document["service"] == "checkout"
+    assert sorted(s["name"] for s in document["slos"]) == ["payments", "requests-availability"]
+    again = await sla(api_url, "import", "sloth", str(out), "-n", ns, "--dry-run", "--json")
+    assert again.exit_code == 0, again.output
+    assert sorted(s["reason"] for s in json.loads(again.stdout)["skipped"]) == [
+        "an SLO named 'checkout-payments' (ignoring case) already exists in namespace " + repr(ns),
+        "an SLO named 'checkout-requests-availability' (ignoring case) already exists in namespace "
+        + repr(ns),
+    ]
+
+    rules = await sla(api_url, "rules", "--namespace", ns, "--sloth-metadata")
+    assert rules.exit_code == 0, rules.output
+    assert rules.stdout.count("record: sloth_slo_info") == 2

@@ -10,14 +10,13 @@ import yaml
 
 from sla_management.domain.interop.common import InteropError
 from sla_management.domain.interop.openslo import export_openslo, import_openslo, to_openslo
-from sla_management.domain.slo import SLIKind, SLOSpec
+from sla_management.domain.slo import SLIKind, SLOAlerting, SLOSpec
 
 DATA = Path(__file__).parent / "data" / "openslo"
 # The examples with something importable; the others are all skips (see the first test).
 ROUND_TRIP = ["prometheus.yaml", "sdk-web-availability.yaml"]
 W = "{{.window}}"
-CALENDAR = "calendar-aligned windows are not supported: SLO windows here are rolling"
-RATIO_TIMESLICES = "budgetingMethod 'RatioTimeslices' is not supported (Occurrences or Timeslices)"
+NO_TYPE = "the file states no SLO type: AVAILABILITY is used; set sloType to change it"
 
 
 def load(name: str) -> tuple[dict[str, SLOSpec], dict[str, str], dict[str, list[str]]]:
@@ -44,21 +43,15 @@ def load(name: str) -> tuple[dict[str, SLOSpec], dict[str, str], dict[str, list[
             "budgeting-method.yaml",
             {
                 "SLO search-slo": "thresholdMetric reads from Any, not Prometheus",
-                "SLO service-availability": CALENDAR,
-                "SLO main-page": RATIO_TIMESLICES,
+                "SLO service-availability": "total reads from Any, not Prometheus",
+                "SLO main-page": "total reads from Any, not Prometheus",
             },
-            id="the budgeting-method examples",
+            id="the budgeting-method examples: their sources are placeholders",
         ),
         pytest.param(
-            "sdk-web-availability.yaml",
-            {"SLO web-availability": CALENDAR},
-            id="the SDK example: its calendar week skipped, the rolling copy imported",
+            "sdk-web-availability.yaml", {}, id="the SDK example: the calendar week is read as 7 rolling days"
         ),
-        pytest.param(
-            "prometheus.yaml",
-            {"SLO sloth-slo-my-service": "apiVersion openslo/v1alpha is not supported, only openslo/v1"},
-            id="Prometheus sources: all v1 SLOs imported",
-        ),
+        pytest.param("prometheus.yaml", {}, id="Prometheus sources: all SLOs, v1alpha included"),
     ],
 )
 def test_examples_skip_only_what_cannot_be_imported(example: str, skipped: dict[str, str]) -> None:
@@ -105,7 +98,7 @@ def _expect(spec: SLOSpec, expected: dict[str, Any]) -> None:
                 f"+ sum(increase(search_cache_hits_total[{W}]))",
                 "window_days": 28,
             },
-            [],
+            [NO_TYPE],
             id="plain counters get increase() over the window",
         ),
         pytest.param(
@@ -131,7 +124,7 @@ def _expect(spec: SLOSpec, expected: dict[str, Any]) -> None:
                 "good_query": f'count_over_time(((max(queue_depth{{queue="jobs"}})) < 1000)[{W}:])',
                 "total_query": f'count_over_time((max(queue_depth{{queue="jobs"}}))[{W}:])',
             },
-            ["Occurrences over a thresholdMetric: every sample of the query is an event"],
+            ["Occurrences over a thresholdMetric: every sample of the query is an event", NO_TYPE],
             id="thresholdMetric occurrences count good samples",
         ),
         pytest.param(
@@ -152,7 +145,7 @@ def _expect(spec: SLOSpec, expected: dict[str, Any]) -> None:
                 "kind": SLIKind.GOOD_TOTAL,
                 "good_query": f"sum_over_time((count(wifi_client_satisfaction_ratio >= 0.75))[{W}:])",
             },
-            ["gauge queries (counter: false) are summed over the window"],
+            ["gauge queries (counter: false) are summed over the window", NO_TYPE],
             id="gauges are summed over the window",
         ),
         pytest.param(
@@ -165,7 +158,7 @@ def _expect(spec: SLOSpec, expected: dict[str, Any]) -> None:
                 "comparison": "gte",
                 "timeslice_minutes": 1,
             },
-            [],
+            ["the file states no SLO type: CUSTOM is used; set sloType to change it"],
             id="timeslices over a ratio: a slice is good when its ratio meets timeSliceTarget",
         ),
     ],
@@ -290,7 +283,7 @@ spec:
     [
         pytest.param({"indicatorRef": "missing"}, "no SLI of that name", id="indicatorRef to nothing"),
         pytest.param({"objectives": []}, "no objectives", id="no objectives"),
-        pytest.param({"budgetingMethod": None}, "budgetingMethod None", id="no budgeting method"),
+        pytest.param({"budgetingMethod": None}, "budgetingMethod 'None' is not", id="no budgeting method"),
         pytest.param({"service": None}, "no service", id="no service"),
         pytest.param({"timeWindow": [{"duration": "1Y", "isRolling": True}]}, "1Y window", id="a year"),
         pytest.param(
@@ -419,3 +412,262 @@ def test_a_list_where_a_mapping_belongs_is_a_skip(source: dict[str, Any]) -> Non
     result = import_openslo(yaml.safe_dump_all([data_source, slo]))
     assert not result.converted
     assert result.skipped[0].reason.startswith("raw ")
+
+
+# Several files, alert policies, and the shapes of issue 16 -----------------------------------------
+
+MULTI = DATA / "multi-file"
+
+
+def multi_file_text(order: list[str] | None = None) -> str:
+    files = sorted(MULTI.glob("*.yaml"))
+    if order is not None:
+        files = [MULTI / name for name in order]
+    return "\n---\n".join(f.read_text() for f in files)
+
+
+ORDERS = {
+    "name": "Orders availability",
+    "sloType": "AVAILABILITY",
+    "serviceName": "orders",
+    "description": "Orders go through.",
+    "target": 0.995,
+    "windowDays": 30,
+    "sliQuery": {
+        "errorQuery": f'sum(increase(orders_total{{status="failed"}}[{W}]))',
+        "totalQuery": f"sum(increase(orders_total[{W}]))",
+    },
+    "alerting": {
+        "page": {
+            "name": "OrdersFastBurn",
+            "labels": {"severity": "critical", "notification_target": "orders-oncall"},
+        },
+        "ticket": {
+            "name": "orders-slow",
+            "labels": {"severity": "warning", "notification_target": "orders-tickets"},
+        },
+    },
+}
+ORDERS_NOTES = [
+    "the calendar-aligned 1M window from 2024-01-01 00:00:00 Europe/Lisbon is taken as a rolling 30-day "
+    "window: calendar windows do not exist here yet",
+    "alert policy orders-fast: alerting on resolution is not carried: Alertmanager's send_resolved tells "
+    "when an alert resolves",
+    "alert policy orders-fast: burn rate 14.4 over 1h is taken as the page alert (14.4x over 1h/5m, "
+    "6x over 6h/30m)",
+    "alert policy orders-slow: burn rate 2 over 1d is taken as the ticket alert (3x over 24h/2h, 1x over 3d/6h)",
+]
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        pytest.param(None, id="in file order"),
+        pytest.param(["4-slo.yaml", "3-alerts.yaml", "2-sli.yaml", "1-datasource.yaml"], id="the SLO first"),
+    ],
+)
+def test_an_slo_whose_sli_source_and_alert_policies_are_in_other_files(order: list[str] | None) -> None:
+    result = import_openslo(multi_file_text(order))
+    assert result.skipped == []
+    [got] = result.converted
+    assert got.spec == SLOSpec.model_validate(ORDERS)
+    assert got.notes == ORDERS_NOTES
+
+
+@pytest.mark.parametrize(
+    ("missing", "reason"),
+    [
+        pytest.param(
+            "2-sli.yaml", "indicatorRef 'orders-errors': no SLI of that name in the files", id="the SLI"
+        ),
+        pytest.param(
+            "1-datasource.yaml",
+            "total refers to DataSource 'prometheus', which no file defines",
+            id="the DataSource",
+        ),
+    ],
+)
+def test_a_file_left_out_is_named(missing: str, reason: str) -> None:
+    files = [p.name for p in sorted(MULTI.glob("*.yaml")) if p.name != missing]
+    result = import_openslo(multi_file_text(files))
+    assert [(s.item, s.reason) for s in result.skipped] == [("SLO orders-availability", reason)]
+
+
+def test_alert_policies_left_out_turn_their_alert_off_and_say_so() -> None:
+    result = import_openslo(multi_file_text(["1-datasource.yaml", "2-sli.yaml", "4-slo.yaml"]))
+    [got] = result.converted
+    assert got.spec.alerting == SLOAlerting.model_validate(
+        {"page": {"enabled": False}, "ticket": {"enabled": False}}
+    )
+    assert got.notes[1:] == [
+        "alert policy 'orders-fast' is in no file: not carried",
+        "alert policy 'orders-slow' is in no file: not carried",
+        "no alert policy maps to the page alert: it is off",
+        "no alert policy maps to the ticket alert: it is off",
+    ]
+
+
+SHAPES = [
+    pytest.param(
+        "SLO checkout-ratio-slices",
+        {
+            "name": "checkout-ratio-slices",
+            "sloType": "AVAILABILITY",
+            "serviceName": "checkout",
+            "target": 0.99,
+            "windowDays": 14,
+            "sliQuery": {
+                "query": 'avg_over_time(((sum(increase(checkout_requests_total{code!~"5.."}[5m]))) / '
+                f"(sum(increase(checkout_requests_total[5m]))))[{W}:5m])"
+            },
+        },
+        ["RatioTimeslices: the SLI is the mean of the 5m slices' good ratios", NO_TYPE],
+        id="RatioTimeslices: the mean of the slices' good ratios over the window",
+    ),
+    pytest.param(
+        "SLO checkout-good-minutes",
+        {
+            "name": "checkout-good-minutes",
+            "sloType": "CUSTOM",
+            "serviceName": "checkout",
+            "target": 0.999,
+            "windowDays": 7,
+            "sliQuery": {
+                "query": f'(sum(increase(checkout_requests_total{{code!~"5.."}}[{W}]))) / '
+                f"(sum(increase(checkout_requests_total[{W}])))"
+            },
+            "threshold": 0.95,
+            "comparison": "gte",
+            "timesliceMinutes": 1,
+        },
+        [
+            "objective op gt is not used: OpenSLO reserves op for threshold metrics; a slice is good when "
+            "its ratio is at least timeSliceTarget",
+            "the file states no SLO type: CUSTOM is used; set sloType to change it",
+        ],
+        id="Timeslices over a ratio: at least timeSliceTarget, whatever op says",
+    ),
+    pytest.param(
+        "SLO cart-sessions",
+        {
+            "name": "cart-sessions",
+            "sloType": "AVAILABILITY",
+            "serviceName": "cart",
+            "target": 0.98,
+            "sliQuery": {
+                "goodQuery": f"sum_over_time((sum(cart_sessions_ok))[{W}:])",
+                "totalQuery": f"sum_over_time((sum(cart_sessions))[{W}:])",
+            },
+        },
+        [
+            "dimensions ['region'] are not applied: an SLO here is one series, not one per value",
+            "the ratioMetric does not say `counter`: its queries are read as gauges (as with counter: false) "
+            "and summed over the window; set counter: true for counters",
+            NO_TYPE,
+        ],
+        id="no counter: gauges, and said so; dimensions said",
+    ),
+    pytest.param(
+        "SLO queue-lag",
+        {
+            "name": "Queue lag",
+            "sloType": "CUSTOM",
+            "serviceName": "queue",
+            "target": 0.99,
+            "windowDays": 7,
+            "sliQuery": {"query": "max(queue_lag_seconds)"},
+            "threshold": 30,
+            "comparison": "lte",
+        },
+        [
+            "no timeSliceWindow: the default slice length is used",
+            "the file states no SLO type: CUSTOM is used; set sloType to change it",
+        ],
+        id="v1alpha: timeWindows count and unit, thresholdMetric source and query",
+    ),
+]
+
+
+@pytest.mark.parametrize(("item", "expected", "notes"), SHAPES)
+def test_shapes(item: str, expected: dict[str, Any], notes: list[str]) -> None:
+    specs, skipped, all_notes = load("shapes.yaml")
+    assert skipped == {}
+    assert specs[item] == SLOSpec.model_validate(expected)
+    assert all_notes[item] == notes
+
+
+def test_sloths_v1alpha_example_shape() -> None:
+    specs, _, notes = load("prometheus.yaml")
+    got = specs["SLO sloth-slo-my-service"]
+    assert got == SLOSpec.model_validate(
+        {
+            "name": "Requests Availability",
+            "sloType": "AVAILABILITY",
+            "serviceName": "my-service",
+            "target": 0.999,
+            "sliQuery": {
+                "goodQuery": 'sum(rate(http_request_duration_seconds_count{job="myservice",code!~"(5..|429)"}'
+                f"[{W}]))",
+                "totalQuery": f'sum(rate(http_request_duration_seconds_count{{job="myservice"}}[{W}]))',
+            },
+        }
+    )
+    assert notes["SLO sloth-slo-my-service"] == ["no budgetingMethod (v1alpha): Occurrences is used"]
+
+
+@pytest.mark.parametrize(
+    ("window", "expected"),
+    [
+        pytest.param({"duration": "1w", "isRolling": False, "calendar": {"startTime": "x"}}, 7, id="a week"),
+        pytest.param({"duration": "1Q", "calendar": {"timeZone": "UTC"}}, 90, id="a quarter"),
+        pytest.param({"duration": "1Y", "isRolling": False}, "windows here are 1 to 90 days", id="a year"),
+    ],
+)
+def test_calendar_windows_are_rolling_until_calendar_windows_exist(
+    window: dict[str, Any], expected: Any
+) -> None:
+    text = (DATA / "prometheus.yaml").read_text()
+    objects = [o for o in yaml.safe_load_all(text) if o]
+    uptime = next(o for o in objects if o["metadata"]["name"] == "uptime")
+    uptime["spec"]["timeWindow"] = [window]
+    result = import_openslo(yaml.safe_dump(uptime))
+    if isinstance(expected, int):
+        [got] = result.converted
+        assert got.spec.window_days == expected
+        assert "calendar windows do not exist here yet" in got.notes[0]
+    else:
+        assert expected in result.skipped[0].reason
+
+
+def test_our_alerting_settings_leave_and_come_back_exactly() -> None:
+    ours = OURS[0].model_copy(
+        update={
+            "alerting": SLOAlerting.model_validate(
+                {
+                    "name": "CheckoutBurn",
+                    "labels": {"severity": "critical"},
+                    "page": {"labels": {"routing_key": "oncall"}},
+                    "ticket": {"enabled": False},
+                    "slothMetadata": True,
+                }
+            )
+        }
+    )
+    doc = to_openslo(ours)
+    # For other tools, the alerts as alert policies ...
+    [policy] = doc["spec"]["alertPolicies"]
+    assert policy["metadata"]["displayName"] == "CheckoutBurn"
+    condition = policy["spec"]["conditions"][0]["spec"]
+    assert condition == {
+        "severity": "critical",
+        "condition": {"kind": "burnrate", "threshold": 14.4, "lookbackWindow": "1h", "alertAfter": "0m"},
+    }
+    # ... and for us, exactly.
+    [back] = import_openslo(export_openslo([ours])).converted
+    assert back.spec == ours
+    # Without the annotation, the policies themselves are read.
+    del doc["metadata"]["annotations"]["neural-hive.io/alerting"]
+    [read] = import_openslo(yaml.safe_dump(doc)).converted
+    assert read.spec.alerting == SLOAlerting.model_validate(
+        {"page": {"name": "CheckoutBurn", "labels": {"severity": "critical"}}, "ticket": {"enabled": False}}
+    )

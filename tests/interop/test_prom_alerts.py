@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from sla_management.domain.interop import promqltext
 from sla_management.domain.interop.common import InteropError
 from sla_management.domain.interop.prom_alerts import import_alerts
 from sla_management.domain.interop.sloth import import_sloth
 from sla_management.domain.rules import render_rule_file
-from sla_management.domain.slo import SLO, SLIKind, SLOSpec
+from sla_management.domain.slo import SLO, SLIKind, SLOAlerting, SLOSpec
 
 DATA = Path(__file__).parent / "data"
 W = "{{.window}}"
@@ -145,10 +146,11 @@ def test_the_spec_style_file_reports_what_it_skipped_and_why() -> None:
     assert skipped == {
         G + "ErrorBudgetFastBurn": "the alert does not compare a query with a constant, "
         "so no objective can be read from it",
-        G + "SLAManagementDown": "carries no SLO information: no `slo` label or SLO annotation, "
-        "and no burn-rate expression",
-        G + "SLAManagementCPUHigh": "carries no SLO information: no `slo` label or SLO annotation, "
-        "and no burn-rate expression",
+        G + "SLAManagementDown": "carries no SLO information: no `slo` or `sloth_*` label and no SLO "
+        "annotation, and `==` compares for equality, which says nothing about an objective",
+        G + "SLAManagementCPUHigh": "carries no SLO information: no `slo` or `sloth_*` label and no SLO "
+        'annotation, and it compares `rate(process_cpu_seconds_total{job="sla-management"}[5m])` > 0.9, '
+        "which is no burn-rate bound (factor * budget) and no recorded error ratio",
         "myjob-slo-alerts/OrphanBurn": "the alert reads the recorded series `slo:sli_error:ratio_rate5m`, "
         "but the file has no matching recording rule",
     }
@@ -331,9 +333,32 @@ def test_sloth_generated_rules_come_back_as_the_sloth_slo() -> None:
     )
     for field in ("error_query", "total_query"):
         assert same_query(getattr(got.spec.sli_query, field), getattr(direct.spec.sli_query, field))
-    assert got.spec.labels == {**direct.spec.labels, "category": "availability", "routing_key": "myteam"}
-    # Page and ticket alerts describe the same SLO.
-    assert [s.reason.startswith("same SLO") for s in result.skipped] == [True]
+    # Labels on both alerts are the SLO's; the rest, and the severities, are each alert's own.
+    assert got.spec.labels == {**direct.spec.labels, "category": "availability"}
+    assert got.spec.alerting == SLOAlerting.model_validate(
+        {
+            "name": "MyServiceHighErrorRate",
+            "annotations": {"summary": "High error rate on 'myservice' requests responses"},
+            "page": {
+                "labels": {"routing_key": "myteam", "severity": "pageteam"},
+                "annotations": {
+                    "title": "(page) {{$labels.sloth_service}} {{$labels.sloth_slo}} SLO error budget burn "
+                    "rate is too fast."
+                },
+            },
+            "ticket": {
+                "labels": {"slack_channel": "#alerts-myteam", "severity": "slack"},
+                "annotations": {
+                    "title": "(ticket) {{$labels.sloth_service}} {{$labels.sloth_slo}} SLO error budget burn "
+                    "rate is too fast."
+                },
+            },
+            "slothMetadata": True,
+        }
+    )
+    # Page and ticket alerts describe the same SLO: one SLO, both alerts in its settings.
+    assert result.skipped == []
+    assert got.notes == [f"its ticket alert is {got.item} #2"]
 
 
 NOW = datetime(2024, 5, 1, tzinfo=UTC)
@@ -394,8 +419,11 @@ def test_rules_written_by_sla_rules_import_back_to_the_same_slos() -> None:
     stored = [_stored(spec, i) for i, spec in enumerate(OWN_SHAPES)]
     result = import_alerts(render_rule_file(stored))
     assert [c.spec for c in result.converted] == OWN_SHAPES
-    assert all(c.notes == [] for c in result.converted)
-    assert len(result.skipped) == len(OWN_SHAPES)  # each ticket alert repeats its page alert's SLO
+    # Each ticket alert is its SLO's ticket alert, not a second SLO.
+    assert result.skipped == []
+    assert [c.notes for c in result.converted] == [
+        [f"its ticket alert is slo-id-{i}/SLOErrorBudgetBurnTicket"] for i in range(len(OWN_SHAPES))
+    ]
 
 
 def test_event_queries_of_several_series_come_back_summed() -> None:
@@ -405,3 +433,213 @@ def test_event_queries_of_several_series_come_back_summed() -> None:
     [got] = import_alerts(render_rule_file([_stored(spec, 0)])).converted
     assert got.spec.sli_query.good_query == f"sum(increase(g[{W}]))"
     assert got.spec.sli_query.total_query == f"sum(sum by (x) (rate(t[{W}])))"
+
+
+# Generated rule files of the peers, and our own with alerting settings ----------------------------
+
+
+def test_sloth_rules_with_comparisons_inside_aggregations() -> None:
+    """Sloth v0.11+ writes `max(ratio > (14.4 * budget)) without (sloth_window)`; its ticket alert
+    was disabled in the spec, so the file has none, and the SLO's ticket alert stays off."""
+    result = import_alerts((DATA / "sloth-generated-v2.yaml").read_text())
+    assert result.skipped == []
+    [got] = result.converted
+    assert got.item == "sloth-slo-alerts-checkout-requests-availability/CheckoutAvailability"
+    assert got.spec == SLOSpec.model_validate(
+        {
+            "name": "checkout-requests-availability",
+            "sloType": "AVAILABILITY",
+            "serviceName": "checkout",
+            "labels": {"category": "availability", "routing_key": "payments-oncall", "team": "payments"},
+            "target": 0.999,
+            "windowDays": 30,
+            "sliQuery": {
+                "errorQuery": f'sum(rate(checkout_requests_total{{code=~"5.."}}[{W}]))',
+                "totalQuery": f"sum(rate(checkout_requests_total[{W}]))",
+            },
+            "alerting": {
+                "page": {
+                    "name": "CheckoutAvailability",
+                    "labels": {"severity": "critical"},
+                    "annotations": {
+                        "runbook": "https://runbooks.example/checkout",
+                        "summary": "{{$labels.sloth_service}} {{$labels.sloth_slo}} SLO error budget burn "
+                        "rate is over expected.",
+                        "title": "(page) {{$labels.sloth_service}} {{$labels.sloth_slo}} SLO error budget "
+                        "burn rate is too fast.",
+                    },
+                },
+                "ticket": {"enabled": False},
+                "slothMetadata": True,
+            },
+        }
+    )
+    assert got.notes == ["the file has no ticket alert for it: its ticket alert is off"]
+
+
+def test_sloth_rules_without_alerts_come_back_from_the_metadata_series() -> None:
+    result = import_alerts((DATA / "sloth-generated-no-alerts.yaml").read_text())
+    [got] = result.converted
+    assert got.item == "recorded SLO search-queries-errors"
+    assert got.spec == SLOSpec.model_validate(
+        {
+            "name": "search-queries-errors",
+            "sloType": "ERROR_RATE",
+            "serviceName": "search",
+            "labels": {"team": "search"},
+            "target": 0.995,
+            "windowDays": 30,
+            "sliQuery": {
+                "errorQuery": f'sum(increase(search_requests_total{{code=~"5.."}}[{W}]))',
+                "totalQuery": f"sum(increase(search_requests_total[{W}]))",
+            },
+            "alerting": {"page": {"enabled": False}, "ticket": {"enabled": False}, "slothMetadata": True},
+        }
+    )
+    assert got.notes == [
+        "the file has no alerts for it (Sloth's `disable: true`): its page and ticket alerts are off"
+    ]
+
+
+def test_sloth_objective_from_the_info_series_alone() -> None:
+    text = (DATA / "sloth-generated-no-alerts.yaml").read_text()
+    groups = yaml.safe_load(text)["groups"]
+    groups[1]["rules"] = [r for r in groups[1]["rules"] if r["record"] == "sloth_slo_info"]
+    [got] = import_alerts(yaml.safe_dump({"groups": groups})).converted
+    assert got.spec.target == pytest.approx(0.995)
+    groups[1]["rules"] = []
+    [skipped] = import_alerts(yaml.safe_dump({"groups": groups})).skipped
+    assert skipped.reason.startswith(
+        "its error ratio is recorded, but the file has no alert for it and no objective"
+    )
+
+
+def test_pyrra_rules() -> None:
+    result = import_alerts((DATA / "pyrra-generated-rules.yaml").read_text(), namespace="shop")
+    by_item = {c.item: c for c in result.converted}
+    errors = by_item["checkout-errors/ErrorBudgetBurn"]
+    assert errors.spec == SLOSpec.model_validate(
+        {
+            "name": "checkout-errors",
+            "sloType": "ERROR_RATE",
+            "serviceName": "checkout",
+            "namespace": "shop",
+            "target": 0.995,
+            "windowDays": 14,
+            "sliQuery": {
+                "errorQuery": f'sum(rate(checkout_requests_total{{code=~"5..",job="checkout"}}[{W}]))',
+                "totalQuery": f'sum(rate(checkout_requests_total{{job="checkout"}}[{W}]))',
+            },
+            "alerting": {
+                "name": "ErrorBudgetBurn",
+                "page": {"labels": {"severity": "critical"}},
+                "ticket": {"labels": {"severity": "warning"}},
+            },
+        }
+    )
+    assert errors.notes == [
+        "the window is read from Pyrra's `checkout_requests:increase2w`",
+        "the `for` of ErrorBudgetBurn is not carried: the burn-rate windows already debounce",
+        "checkout-errors/ErrorBudgetBurn #2 is another window pair of checkout-errors/ErrorBudgetBurn",
+        "the page alert burns at 14x, 7x in the file; `sla rules` writes ours: 14.4x over 1h/5m, 6x over 6h/30m",
+        "its ticket alert is checkout-errors/ErrorBudgetBurn #3",
+        "checkout-errors/ErrorBudgetBurn #4 is another window pair of checkout-errors/ErrorBudgetBurn #3",
+        "the ticket alert burns at 2x, 1x in the file; `sla rules` writes ours: 3x over 24h/2h, 1x over 3d/6h",
+    ]
+    latency = by_item["recorded SLO search-latency"]
+    assert latency.spec.window_days == 28  # pyrra_window
+    assert latency.spec.target == pytest.approx(0.99)  # pyrra_objective
+    assert same_query(
+        latency.spec.sli_query.error_query,
+        f'sum(rate(search_duration_seconds_count{{job="search"}}[{W}])) - '
+        f'sum(rate(search_duration_seconds_bucket{{job="search",le="0.25"}}[{W}]))',
+    )
+    assert latency.spec.alerting == SLOAlerting.model_validate(
+        {"page": {"enabled": False}, "ticket": {"enabled": False}}
+    )
+    assert {s.item: s.reason for s in result.skipped} == {
+        "checkout-errors-increase/SLOMetricAbsent": "an absent-metric alert (Pyrra's SLOMetricAbsent, for "
+        "one): no data is NO_DATA here, never an alert, so it describes no SLO",
+        "recorded SLO queue-up": "Pyrra's burn-rate series `up:burnrate5m` are recorded, but its objective "
+        "is only in Pyrra's alerts or `pyrra_objective`, neither in the file: import the "
+        "ServiceLevelObjective itself (`sla import pyrra`)",
+    }
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        pytest.param(
+            "max(sum(rate(e[5m])) / sum(rate(t[5m])) > (14.4 * 0.001)) without (x)", id="max without"
+        ),
+        pytest.param("min(sum(rate(e[5m])) / sum(rate(t[5m])) > (14.4 * 0.001)) by (job)", id="min by"),
+        pytest.param(
+            "(max(r:ratio_rate5m > (14.4 * 0.001)) and ignoring (w) max(r:ratio_rate1h > (14.4 * 0.001)))",
+            id="and inside parentheses",
+        ),
+    ],
+)
+def test_comparisons_are_read_inside_aggregations(expr: str) -> None:
+    records = (
+        "- record: r:ratio_rate5m\n    expr: sum(rate(e[5m])) / sum(rate(t[5m]))\n"
+        "  - record: r:ratio_rate1h\n    expr: sum(rate(e[1h])) / sum(rate(t[1h]))\n"
+    )
+    text = f"groups:\n- name: g\n  rules:\n  {records}  - alert: A\n    expr: '{expr}'\n"
+    [got] = import_alerts(text).converted
+    assert got.spec.target == pytest.approx(0.999)
+    assert same_query(got.spec.sli_query.error_query, f"sum(rate(e[{W}]))")
+
+
+SETTINGS = [
+    {
+        "name": "CheckoutBurn",
+        "labels": {"severity": "critical", "team": "payments"},
+        "annotations": {
+            "runbook_url": "https://runbooks.example/x",
+            "summary": "{{ $value }} and {{ range }}",
+        },
+        "page": {"labels": {"routing_key": "oncall"}},
+        "ticket": {"name": "CheckoutSlowBurn", "labels": {"severity": "low"}},
+        "slothMetadata": True,
+    },
+    {"page": {"enabled": False}, "ticket": {"annotations": {"dashboard": "https://d.example/x"}}},
+    {"ticket": {"enabled": False}, "page": {"name": "OnlyPage", "labels": {"severity": "sev1"}}},
+]
+
+
+@pytest.mark.parametrize("settings", SETTINGS, ids=["everything", "ticket only", "page only"])
+def test_our_rules_bring_the_alerting_settings_back(settings: dict[str, Any]) -> None:
+    """What `sla rules` writes for an SLO's alerting settings reads back to rules that are the same."""
+    spec = OWN_SHAPES[0].model_copy(update={"alerting": SLOAlerting.model_validate(settings)})
+    rules = render_rule_file([_stored(spec, 0)])
+    [got] = import_alerts(rules).converted
+    again = render_rule_file([_stored(got.spec, 0)])
+    assert yaml.safe_load(again) == yaml.safe_load(rules)
+    assert got.spec.alerting is not None
+    assert got.spec.alerting.sloth_metadata == settings.get("slothMetadata", False)
+
+
+def test_our_rules_with_every_alert_off_say_where_to_export_instead() -> None:
+    spec = OWN_SHAPES[0].model_copy(
+        update={
+            "alerting": SLOAlerting.model_validate({"page": {"enabled": False}, "ticket": {"enabled": False}})
+        }
+    )
+    result = import_alerts(render_rule_file([_stored(spec, 0)]))
+    assert result.converted == []
+    [skipped] = result.skipped
+    assert skipped.item == "recorded SLO id-0"
+    assert skipped.reason.endswith("export it with `sla export openslo` or `sla export sloth` instead")
+
+
+def test_a_ratio_query_that_divides_comes_back_as_a_ratio_query() -> None:
+    # `1 - (a / b)` is also how good/total events look; the rules say which it was.
+    spec = SLOSpec(
+        name="ratio of rates",
+        slo_type="AVAILABILITY",
+        service_name="s",
+        target=0.99,
+        sli_query={"query": f"sum(rate(ok[{W}])) / sum(rate(all[{W}]))"},
+    )
+    [got] = import_alerts(render_rule_file([_stored(spec, 0)])).converted
+    assert got.spec == spec

@@ -9,9 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sla_management.domain.interop.openslo import import_openslo
 from sla_management.domain.interop.prom_alerts import import_alerts
+from sla_management.domain.interop.pyrra import import_pyrra
 from sla_management.domain.interop.sloth import import_sloth
 from sla_management.domain.rules import render_rule_file
 from sla_management.domain.slo import SLO
@@ -184,3 +187,158 @@ def test_rules_for_every_imported_example_pass_promtool_check(tmp_path: Path) ->
         for i, c in enumerate(converted)
     ]
     check_rules(render_rule_file(slos), tmp_path)
+
+
+# Alerting settings, Sloth's metadata series, and every importer's SLOs -----------------------------
+
+
+def test_alerting_settings_and_sloth_metadata_pass_promtool_check(tmp_path: Path) -> None:
+    slos = [
+        slo(
+            "named",
+            "svc",
+            {"errorQuery": f"sum(rate(e[{W}]))", "totalQuery": f"sum(rate(t[{W}]))"},
+            alerting={
+                "name": "Checkout-Burn.v2:page",
+                "labels": {"severity": "critical", "routing_key": "team-a"},
+                "annotations": {
+                    "summary": "{{ $value | humanizePercentage }} {{ $labels.slo }}",
+                    "runbook": "x",
+                },
+                "ticket": {"enabled": False},
+                "slothMetadata": True,
+            },
+        ),
+        *(
+            s.model_copy(update={"window_days": days})
+            for days, s in zip((1, 3, 28), shapes("sloth"), strict=False)
+        ),
+    ]
+    check_rules(render_rule_file(slos, sloth_metadata=True), tmp_path)
+
+
+def test_no_annotation_text_makes_promtool_refuse_the_file(tmp_path: Path) -> None:
+    """Whatever users (or imported files) write in annotations, the rule file still loads: only
+    safe template actions are kept."""
+    pieces = st.sampled_from(
+        ["{{", "}}", "{", "}", "$value", "$labels.x", ".Value", "|", " ", "-", "range", "end"]
+    )
+    pieces |= st.sampled_from(['"', "'", "`", "(", ")", "humanize", "printf", '"%.2f"', "query", "x"])
+    texts = st.lists(pieces, max_size=12).map("".join)
+    samples = find_all(texts, 300)
+    slos = [
+        slo(f"a{i}", "svc", {"query": f"avg_over_time(up[{W}])"}, alerting={"annotations": {"summary": text}})
+        for i, text in enumerate(samples)
+    ]
+    check_rules(render_rule_file(slos), tmp_path)
+
+
+def find_all(strategy: st.SearchStrategy[str], count: int) -> list[str]:
+    """`count` examples of the strategy, the same every run."""
+    found: list[str] = []
+
+    @settings(max_examples=count, derandomize=True, database=None, deadline=None)
+    @given(strategy)
+    def collect(value: str) -> None:
+        found.append(value)
+
+    collect()
+    return found
+
+
+def test_sloth_metadata_series_evaluate_as_sloth_defines_them(tmp_path: Path) -> None:
+    """0.1 % errors against a 99 % objective over 7 days: burn rate 0.1, 90 % of the budget left;
+    the named page alert fires under its own name and severity, the disabled ticket never."""
+    steady = slo(
+        "meta",
+        "steady",
+        {
+            "errorQuery": f'sum(rate(t_errors_total{{svc="steady"}}[{W}]))',
+            "totalQuery": f'sum(rate(t_requests_total{{svc="steady"}}[{W}]))',
+        },
+        window_days=7,
+        alerting={"slothMetadata": True},
+    )
+    burning = slo(
+        "loud",
+        "burning",
+        {
+            "errorQuery": f'sum(rate(t_errors_total{{svc="burning"}}[{W}]))',
+            "totalQuery": f'sum(rate(t_requests_total{{svc="burning"}}[{W}]))',
+        },
+        alerting={"name": "CheckoutBurn", "labels": {"severity": "critical"}, "ticket": {"enabled": False}},
+    )
+    ids = 'slo="meta",service="steady",namespace="shop",sloth_id="steady-meta steady",sloth_service="steady",sloth_slo="meta steady"'
+
+    def sample(expr: str, value: float, labels: str = ids) -> dict[str, Any]:
+        return {
+            "expr": f"round({expr}, 0.0001)",
+            "eval_time": f"{MINUTES}m",
+            "exp_samples": [{"labels": f"{{{labels}}}", "value": value}],
+        }
+
+    test = {
+        "interval": "1m",
+        "input_series": [
+            {"series": 't_requests_total{svc="steady"}', "values": cumulative((MINUTES, 600.0))},
+            {"series": 't_errors_total{svc="steady"}', "values": cumulative((MINUTES, 0.6))},
+            {"series": 't_requests_total{svc="burning"}', "values": cumulative((MINUTES, 600.0))},
+            {"series": 't_errors_total{svc="burning"}', "values": cumulative((MINUTES, 120.0))},
+        ],
+        "promql_expr_test": [
+            sample('slo:objective:ratio{slo="meta"}', 0.99),
+            sample('slo:error_budget:ratio{slo="meta"}', 0.01),
+            sample('slo:time_period:days{slo="meta"}', 7),
+            sample('slo:sli_error:ratio_rate7d{slo="meta"}', 0.001),
+            sample('slo:current_burn_rate:ratio{slo="meta"}', 0.1),
+            sample('slo:period_burn_rate:ratio{slo="meta"}', 0.1),
+            sample('slo:period_error_budget_remaining:ratio{slo="meta"}', 0.9),
+            {
+                "expr": 'count(sloth_slo_info{sloth_objective="99",sloth_spec="prometheus/v1"})',
+                "eval_time": f"{MINUTES}m",
+                "exp_samples": [{"labels": "{}", "value": 1}],
+            },
+            {
+                "expr": 'count(ALERTS{alertname="CheckoutBurn",severity="critical",alertstate="firing",slo="loud"})',
+                "eval_time": f"{MINUTES}m",
+                "exp_samples": [{"labels": "{}", "value": 1}],
+            },
+            {
+                "expr": 'ALERTS{slo="loud",alertname!="CheckoutBurn"}',
+                "eval_time": f"{MINUTES}m",
+                "exp_samples": [],
+            },
+            {"expr": 'slo:objective:ratio{slo="loud"}', "eval_time": f"{MINUTES}m", "exp_samples": []},
+        ],
+    }
+    done = run_rule_tests(render_rule_file([steady, burning]), [test], tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_rules_for_every_new_fixture_pass_promtool_check(tmp_path: Path) -> None:
+    """What the Pyrra, Sloth, OpenSLO and generated-rules fixtures import to, with their alerting
+    settings and Sloth's metadata series, loads in Prometheus."""
+    converted = [
+        *(c for p in sorted((DATA / "pyrra").glob("*.yaml")) for c in import_pyrra(p.read_text()).converted),
+        *(c for p in sorted((DATA / "sloth").glob("*.yml")) for c in import_sloth(p.read_text()).converted),
+        *import_openslo((DATA / "openslo" / "shapes.yaml").read_text()).converted,
+        *import_openslo(
+            "\n---\n".join(p.read_text() for p in sorted((DATA / "openslo" / "multi-file").glob("*.yaml")))
+        ).converted,
+        *(
+            c
+            for name in (
+                "sloth-generated-v2.yaml",
+                "sloth-generated-no-alerts.yaml",
+                "pyrra-generated-rules.yaml",
+            )
+            for c in import_alerts((DATA / name).read_text()).converted
+        ),
+    ]
+    assert len(converted) >= 20
+    assert sum(c.spec.alerting is not None for c in converted) >= 15
+    slos = [
+        SLO(**c.spec.model_dump(), id=f"new-{i}", created_at=NOW, updated_at=NOW)
+        for i, c in enumerate(converted)
+    ]
+    check_rules(render_rule_file(slos, sloth_metadata=True), tmp_path)

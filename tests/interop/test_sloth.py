@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from sla_management.domain.interop.common import InteropError
+from sla_management.domain.interop.prom_alerts import import_alerts
 from sla_management.domain.interop.sloth import complement, export_sloth, import_sloth
+from sla_management.domain.rules import render_rule_file
 from sla_management.domain.slo import SLIKind, SLOSpec
+from tests.interop.support import normalized, stored
 
 DATA = Path(__file__).parent / "data" / "sloth"
 EXAMPLES = sorted(p.name for p in DATA.glob("*.yml"))
@@ -118,9 +125,23 @@ def test_raw_error_ratios_become_good_ratio_queries(item: str, query: str) -> No
 def test_round_trip(example: str) -> None:
     first = import_sloth((DATA / example).read_text())
     text, skipped = export_sloth([c.spec for c in first.converted])
-    again = import_sloth(text)
+    # A prometheus/v1 spec names no namespace: it goes where it is imported to.
+    again = import_sloth(text, namespace=first.converted[0].spec.namespace)
     assert not skipped and not again.skipped
     assert [c.spec for c in again.converted] == [c.spec for c in first.converted]
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_round_trip_through_the_rules_we_write(example: str) -> None:
+    """Sloth spec -> SLOs -> `sla rules` -> the alert importer -> `sla rules` again: the same rules.
+    (Labels both alerts share come back as the SLO's own labels, which put them on both alerts.)"""
+    first = [normalized(c.spec) for c in import_sloth((DATA / example).read_text()).converted]
+    rules = render_rule_file(stored(first))
+    back = import_alerts(rules)
+    assert not back.skipped
+    by_name = {c.spec.name: c.spec for c in back.converted}
+    again = render_rule_file(stored([by_name[s.name] for s in first]))
+    assert yaml.safe_load(again) == yaml.safe_load(rules)
 
 
 def test_timeslice_slos_have_no_sloth_form() -> None:
@@ -241,3 +262,255 @@ def test_a_resource_whose_metadata_is_a_list_is_still_read() -> None:
     )
     [converted] = import_sloth(text).converted
     assert converted.item == "s/a"
+
+
+# The constructs of issue 16, each with its exact result ---------------------------------------
+
+ALERT_FOR = "SLO plugin sloth.dev/contrib/alert_for/v1 is not applied (not reproduced: the `for` it adds to the alerts)"
+
+
+def spec(**fields: Any) -> SLOSpec:
+    return SLOSpec.model_validate(fields)
+
+
+CONSTRUCTS = [
+    pytest.param(
+        "alerting.yml",
+        "checkout/requests-availability",
+        spec(
+            name="checkout-requests-availability",
+            sloType="AVAILABILITY",
+            serviceName="checkout",
+            description="Checkout requests answer without a 5xx.",
+            labels={"team": "payments"},
+            target=0.995,
+            sliQuery={
+                "errorQuery": f'sum(rate(checkout_requests_total{{code=~"5.."}}[{W}]))',
+                "totalQuery": f"sum(rate(checkout_requests_total[{W}]))",
+            },
+            alerting={
+                "name": "CheckoutAvailability",
+                "labels": {"category": "availability"},
+                "annotations": {
+                    "runbook": "https://runbooks.example/checkout",
+                    "summary": "Checkout burns its budget: {{ $value | humanizePercentage }}",
+                },
+                "page": {
+                    "labels": {"severity": "critical", "routing_key": "payments-oncall"},
+                    "annotations": {"dashboard": "https://grafana.example/d/checkout"},
+                },
+                "ticket": {"enabled": False},
+                "slothMetadata": True,
+            },
+        ),
+        [ALERT_FOR, "alert label 'slo' left out: `sla rules` sets it itself"],
+        id="the alerting block: name, shared and per-alert labels and annotations, a disabled ticket",
+    ),
+    pytest.param(
+        "alerting.yml",
+        "checkout/payments",
+        spec(
+            name="checkout-payments",
+            sloType="AVAILABILITY",
+            serviceName="checkout",
+            labels={"team": "payments"},
+            target=0.999,
+            sliQuery={
+                "query": f"1 - (sum(rate(payment_failures_total[{W}])) / sum(rate(payments_total[{W}])))"
+            },
+            alerting={
+                "name": "Payments",
+                "ticket": {"labels": {"severity": "warning"}},
+                "slothMetadata": True,
+            },
+        ),
+        [
+            ALERT_FOR,
+            "the file states no SLO type: AVAILABILITY is used; set sloType to change it",
+            "page alert label 'team.name' left out: not a Prometheus label name",
+            "the page alert's `for: 5m` is not carried: the burn-rate windows already debounce",
+        ],
+        id="no type in the name: the default, said; our own severity dropped; a bad label name said",
+    ),
+    pytest.param(
+        "k8s-plugins.yml",
+        "search/queries-latency",
+        spec(
+            name="search-queries-latency",
+            sloType="LATENCY",
+            serviceName="search",
+            namespace="shop",
+            target=0.99,
+            sliQuery={
+                "errorQuery": f"sum(rate(search_duration_seconds_count[{W}])) - "
+                f'sum(rate(search_duration_seconds_bucket{{le="0.25"}}[{W}]))',
+                "totalQuery": f"sum(rate(search_duration_seconds_count[{W}]))",
+            },
+            alerting={
+                "page": {"enabled": False, "labels": {"severity": "critical"}},
+                "ticket": {"enabled": False, "labels": {"severity": "warning"}},
+                "slothMetadata": True,
+            },
+        ),
+        ["the SLO plugins leave out Sloth's alert rules: its page and ticket alerts are off"],
+        id="plugins overriding the chain without alert rules: no alerts, the service's plugin not run",
+    ),
+    pytest.param(
+        "k8s-plugins.yml",
+        "search/queries-errors",
+        spec(
+            name="search-queries-errors",
+            sloType="ERROR_RATE",
+            serviceName="search",
+            namespace="shop",
+            target=0.999,
+            sliQuery={
+                "errorQuery": f'sum(rate(search_requests_total{{code=~"5.."}}[{W}]))',
+                "totalQuery": f"sum(rate(search_requests_total[{W}]))",
+            },
+            alerting={
+                "name": "SearchErrors",
+                "page": {"labels": {"severity": "critical"}},
+                "ticket": {"labels": {"severity": "warning"}},
+                "slothMetadata": True,
+            },
+        ),
+        [
+            "SLO plugin sloth.dev/contrib/denominator_corrected_rules/v1 is not applied "
+            "(not reproduced: its denominator-corrected SLI rules)"
+        ],
+        id="sloPlugins (camelCase) named; pageAlert/ticketAlert; the resource's namespace",
+    ),
+    pytest.param(
+        "metricsql.yml",
+        "api/availability",
+        spec(
+            name="api-availability",
+            sloType="AVAILABILITY",
+            serviceName="api",
+            target=0.99,
+            sliQuery={
+                "errorQuery": f'sum(rate(api_requests_total{{code=~"5.."}}[{W}]))',
+                "totalQuery": f"sum(rate(api_requests_total[{W}]))",
+            },
+            alerting={"name": "ApiAvailability", "slothMetadata": True},
+        ),
+        [
+            "the spec is validated for VictoriaMetrics (sloth.dev/contrib/validate_victoria_metrics/v1); "
+            "its queries parse as PromQL and Prometheus checks them on import"
+        ],
+        id="a VictoriaMetrics spec whose queries are PromQL too",
+    ),
+]
+
+
+@pytest.mark.parametrize(("example", "item", "expected", "notes"), CONSTRUCTS)
+def test_constructs(example: str, item: str, expected: SLOSpec, notes: list[str]) -> None:
+    result = import_sloth((DATA / example).read_text())
+    converted = {c.item: c for c in result.converted}
+    assert converted[item].spec == expected
+    assert converted[item].notes == notes
+
+
+def test_metricsql_is_skipped_naming_the_construct() -> None:
+    result = import_sloth((DATA / "metricsql.yml").read_text())
+    assert {s.item: s.reason for s in result.skipped} == {
+        "api/latency-p90": "the SLI is MetricsQL (VictoriaMetrics), which Prometheus cannot run: "
+        "the function `histogram_share`"
+    }
+
+
+@pytest.mark.parametrize(
+    ("sli", "construct"),
+    [
+        pytest.param("error_ratio_query: 'WITH (x = up) x'", "a `WITH` template", id="WITH templates"),
+        pytest.param(
+            "error_ratio_query: 'vector(1)[{{.window}}]'",
+            "a range on an expression (`(...)[w]`; PromQL takes a range only on a selector, or `[w:]`)",
+            id="a range on a call",
+        ),
+        pytest.param(
+            "error_ratio_query: 'rollup_rate(x[{{.window}}])'", "the function `rollup_rate`", id="rollups"
+        ),
+    ],
+)
+def test_metricsql_constructs(sli: str, construct: str) -> None:
+    text = HEAD + f"slos: [{{name: a, objective: 99, sli: {{raw: {{{sli}}}}}}}]"
+    [skipped] = import_sloth(text).skipped
+    assert skipped.reason.endswith(construct)
+
+
+def test_a_query_that_does_not_parse_is_left_to_prometheus() -> None:
+    # Not MetricsQL, just broken: the API asks Prometheus, whose parse error the user then sees.
+    text = HEAD + "slos: [{name: a, objective: 99, sli: {raw: {error_ratio_query: 'sum(x[{{.window}}]'}}}]"
+    assert len(import_sloth(text).converted) == 1
+
+
+def test_exported_alerting_is_what_sloth_reads_back() -> None:
+    first = [c.spec for c in import_sloth((DATA / "alerting.yml").read_text()).converted]
+    text, _ = export_sloth(first)
+    [document] = yaml.safe_load_all(text)
+    assert document["slos"][0]["alerting"] == {
+        "name": "CheckoutAvailability",
+        "labels": {"category": "availability"},
+        "annotations": {
+            "runbook": "https://runbooks.example/checkout",
+            "summary": "Checkout burns its budget: {{ $value | humanizePercentage }}",
+        },
+        "page_alert": {
+            "labels": {"severity": "critical", "routing_key": "payments-oncall"},
+            "annotations": {"dashboard": "https://grafana.example/d/checkout"},
+        },
+        "ticket_alert": {"disable": True, "labels": {"severity": "ticket"}},
+    }
+    assert [c.spec for c in import_sloth(text).converted] == first
+
+
+def test_an_slo_without_settings_exports_our_alerts_as_sloth_would_write_them() -> None:
+    ours = SLOSpec(
+        name="checkout availability",
+        slo_type="AVAILABILITY",
+        service_name="checkout",
+        target=0.99,
+        sli_query={"errorQuery": f"sum(rate(e[{W}]))", "totalQuery": f"sum(rate(t[{W}]))"},
+    )
+    text, _ = export_sloth([ours])
+    [document] = yaml.safe_load_all(text)
+    assert document["slos"][0]["alerting"] == {
+        "name": "CheckoutAvailability",
+        "page_alert": {"labels": {"severity": "page"}},
+        "ticket_alert": {"labels": {"severity": "ticket"}},
+    }
+
+
+_BOUND = re.compile(r"slo:sli_error:ratio_rate(\w+)\{[^}]*\} > \(([\d.]+) \* ([\d.e-]+)\)")
+
+
+def _burn_table(
+    rules_text: str, severity_of: Callable[[dict[str, Any]], str]
+) -> dict[str, set[tuple[str, float, float]]]:
+    """severity -> {(window, factor, budget)} of the alerts in a rule file."""
+    table: dict[str, set[tuple[str, float, float]]] = {}
+    for group in yaml.safe_load(rules_text)["groups"]:
+        for rule in group["rules"]:
+            if "alert" in rule:
+                found = {(w, float(f), round(float(b), 9)) for w, f, b in _BOUND.findall(rule["expr"])}
+                table.setdefault(severity_of(rule), set()).update(found)
+    return table
+
+
+def test_our_alerts_match_sloths_on_objective_window_pairs_and_burn_factors() -> None:
+    """The rules Sloth generated for getting-started.yml and the rules `sla rules` writes for the
+    SLO imported from it burn at the same factors, over the same windows, against the same budget."""
+    sloths = _burn_table(
+        (DATA.parent / "sloth-generated-rules.yaml").read_text(), lambda r: r["labels"]["sloth_severity"]
+    )
+    [imported] = import_sloth((DATA / "getting-started.yml").read_text()).converted
+    ours = _burn_table(render_rule_file(stored([imported.spec])), lambda r: r["labels"]["sloth_severity"])
+    assert ours == sloths
+    assert sloths["page"] == {
+        ("5m", 14.4, 0.001),
+        ("1h", 14.4, 0.001),
+        ("30m", 6.0, 0.001),
+        ("6h", 6.0, 0.001),
+    }

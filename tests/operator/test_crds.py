@@ -248,6 +248,35 @@ SLO_CASES = [
         "errorQuery",
         id="a query over 8 KB",
     ),
+    pytest.param(
+        slo(
+            alerting={
+                "name": "Checkout-Burn",
+                "labels": {"severity": "critical", "team": "payments"},
+                "annotations": {"runbook_url": "https://runbooks/checkout"},
+                "page": {"labels": {"routing_key": "payments"}},
+                "ticket": {"enabled": False, "name": "CheckoutSlowBurn"},
+                "slothMetadata": True,
+            }
+        ),
+        None,
+        id="alerting settings",
+    ),
+    pytest.param(slo(alerting={}), None, id="alerting settings all defaults"),
+    pytest.param(slo(alerting={"name": "1-burn"}), "alerting.name", id="alert name not a name"),
+    pytest.param(
+        slo(alerting={"labels": {f"l{i}": "x" for i in range(33)}}), "alerting.labels", id="over 32 labels"
+    ),
+    pytest.param(
+        slo(alerting={"page": {"annotations": {"summary": "x" * 4097}}}),
+        "alerting.page.annotations",
+        id="annotation too long",
+    ),
+    pytest.param(
+        slo(alerting={"page": {"enabled": "yes"}}), "alerting.page.enabled", id="enabled not a bool"
+    ),
+    pytest.param(slo(alerting={"pageAlert": {}}), "pageAlert", id="Sloth's spelling is not ours"),
+    pytest.param(slo(alerting={"labels": {"team": 1}}), "alerting.labels", id="label value not text"),
 ]
 
 
@@ -356,3 +385,21 @@ def test_policy_schema_refuses_what_the_rest_api_refuses(spec: dict[str, Any], r
     assert by_model is not None, f"the REST API accepts what the CRD refuses: {by_crd}"
     assert any(refusal in error for error in by_crd), by_crd
     assert refusal in by_model
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        pytest.param({"app.kubernetes.io/name": "x"}, id="not a Prometheus label name"),
+        pytest.param({"slo": "other"}, id="the label the webhook finds the SLO by"),
+        pytest.param({"__name__": "x"}, id="reserved double underscore"),
+    ],
+)
+def test_alert_label_names_are_checked_by_the_operator_not_the_api_server(labels: dict[str, str]) -> None:
+    """The one place the schema is looser than the model, on purpose: a CEL rule over map keys
+    has no bounded cost (keys have no maxLength), and the API server refuses such CRDs. The
+    operator refuses the resource instead, with the model's reason."""
+    spec = slo(alerting={"page": {"labels": labels}})
+    assert violations(crds()["SLODefinition"], resource("SLODefinition", spec)) == []
+    refusal = model_error("SLODefinition", spec)
+    assert refusal is not None and "alerting.page.labels" in refusal

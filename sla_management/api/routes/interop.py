@@ -1,4 +1,4 @@
-"""Imports (Prometheus alert rules, OpenSLO v1, Sloth) and OpenSLO export.
+"""Imports (Prometheus alert rules, OpenSLO, Sloth, Pyrra) and OpenSLO / Sloth exports.
 
 The file is the request body, as text (YAML; JSON is YAML too); `control/imports.py` converts it
 and creates each SLO exactly as `POST /api/v1/slos` would.
@@ -20,8 +20,10 @@ from sla_management.control.imports import ImportReport, import_slos
 from sla_management.domain.interop.common import DEFAULT_NAMESPACE, Conversion
 from sla_management.domain.interop.openslo import export_openslo, import_openslo
 from sla_management.domain.interop.prom_alerts import import_alerts
-from sla_management.domain.interop.sloth import import_sloth
+from sla_management.domain.interop.pyrra import import_pyrra
+from sla_management.domain.interop.sloth import export_sloth, import_sloth
 from sla_management.domain.limits import DNS_LABEL_PATTERN, TARGET_MAX
+from sla_management.domain.slo import SLO
 from sla_management.errors import Invalid
 
 router = APIRouter(prefix="/api/v1", tags=["import/export"])
@@ -109,7 +111,8 @@ async def import_openslo_file(
     namespace: Namespace = DEFAULT_NAMESPACE,
     dry_run: DryRun = False,
 ) -> ImportReport:
-    """SLOs from OpenSLO v1 `SLO` objects (inline or referenced `SLI`, Prometheus sources)."""
+    """SLOs from OpenSLO v1/v1alpha `SLO` objects; send several files as one multi-document body
+    so references (`indicatorRef`, DataSource, alert policies) between them resolve."""
     return await _import(
         lambda text: import_openslo(text, namespace=namespace), request, clients, who, dry_run
     )
@@ -127,6 +130,43 @@ async def import_sloth_file(
 ) -> ImportReport:
     """SLOs from Sloth `prometheus/v1` specs (or `PrometheusServiceLevel` resources)."""
     return await _import(lambda text: import_sloth(text, namespace=namespace), request, clients, who, dry_run)
+
+
+@router.post(
+    "/slos/import/pyrra", response_model=ImportReport, response_model_by_alias=True, openapi_extra=_FILE_BODY
+)
+async def import_pyrra_file(
+    request: Request,
+    clients: Deps,
+    who: Editor,
+    namespace: Namespace = DEFAULT_NAMESPACE,
+    dry_run: DryRun = False,
+) -> ImportReport:
+    """SLOs from Pyrra `ServiceLevelObjective` resources (pyrra.dev/v1alpha1)."""
+    return await _import(lambda text: import_pyrra(text, namespace=namespace), request, clients, who, dry_run)
+
+
+def _sloth_yaml(found: list[SLO]) -> Response:
+    text, skipped = export_sloth(found)
+    # What has no Sloth form is said in the file itself, as YAML comments.
+    comments = "".join("# skipped " + f"{s.item}: {s.reason}".replace("\n", " ") + "\n" for s in skipped)
+    return Response(comments + text, media_type=YAML)
+
+
+@router.get("/slos/{slo_id}/sloth", response_class=Response, responses=YAML_RESPONSE)
+async def slo_sloth(slo_id: str, clients: Deps) -> Response:
+    """The SLO as a Sloth `prometheus/v1` spec (YAML)."""
+    return _sloth_yaml([await slos.get_slo(clients, slo_id)])
+
+
+@router.get("/sloth", response_class=Response, responses=YAML_RESPONSE)
+async def sloth(
+    clients: Deps,
+    namespace: Annotated[str | None, Query(description="Only SLOs of this namespace.")] = None,
+    service: Annotated[str | None, Query(description="Only SLOs of this service.")] = None,
+) -> Response:
+    """All (matching) SLOs as Sloth specs, one document per service (`sla export sloth`)."""
+    return _sloth_yaml(await slos.all_slos(clients, namespace=namespace, service=service))
 
 
 @router.get("/slos/{slo_id}/openslo", response_class=Response, responses=YAML_RESPONSE)

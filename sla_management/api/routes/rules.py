@@ -16,13 +16,17 @@ YAML = "application/yaml"
 YAML_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {"content": {YAML: {"schema": {"type": "string"}}}, "description": "A YAML file."}
 }
+SlothMetadata = Annotated[
+    bool,
+    Query(alias="slothMetadata", description="Sloth's metadata series for every SLO, not only those asking."),
+]
 
 
 @router.get("/slos/{slo_id}/rules", response_class=Response, responses=YAML_RESPONSE)
-async def slo_rules(slo_id: str, clients: Deps) -> Response:
+async def slo_rules(slo_id: str, clients: Deps, sloth_metadata: SlothMetadata = False) -> Response:
     """One SLO's recording rules and page/ticket burn-rate alerts, as a Prometheus rule file."""
     slo = await slos.get_slo(clients, slo_id)
-    return Response(render_rule_file([slo]), media_type=YAML)
+    return Response(render_rule_file([slo], sloth_metadata), media_type=YAML)
 
 
 @router.get("/rules", response_class=Response, responses=YAML_RESPONSE)
@@ -30,7 +34,8 @@ async def rules(
     clients: Deps,
     namespace: Annotated[str | None, Query(description="Only SLOs of this namespace.")] = None,
     service: Annotated[str | None, Query(description="Only SLOs of this service.")] = None,
+    sloth_metadata: SlothMetadata = False,
 ) -> Response:
     """All SLOs' rules as one file for Prometheus' `rule_files` (`sla rules > slo-rules.yaml`)."""
     found = await slos.all_slos(clients, namespace=namespace, service=service)
-    return Response(render_rule_file(found), media_type=YAML)
+    return Response(render_rule_file(found, sloth_metadata), media_type=YAML)

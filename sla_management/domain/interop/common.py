@@ -10,7 +10,14 @@ from pydantic import Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from sla_management.domain.limits import TARGET_MAX, echo, name_key
-from sla_management.domain.slo import CamelModel, SLIKind, SLOSpec, SLOType
+from sla_management.domain.slo import (
+    RESERVED_ALERT_LABELS,
+    CamelModel,
+    SLIKind,
+    SLOAlerting,
+    SLOSpec,
+    SLOType,
+)
 
 # A namespace is a Kubernetes name; the API's default when a file has none.
 DEFAULT_NAMESPACE = "default"
@@ -133,10 +140,11 @@ def _type_in(text: str) -> SLOType | None:
     return None
 
 
-def guess_type(kind: SLIKind, names: list[str], queries: list[str]) -> SLOType:
-    """A best guess: files rarely say which of our types an SLO is. Names speak first (an
-    availability SLO may well read a `_duration_seconds_count`), then the queries."""
-    found = _type_in(" ".join(names)) or _type_in(" ".join(queries))
+def guess_type(kind: SLIKind, names: list[str]) -> SLOType:
+    """A best guess for files that never say which of our types an SLO is: its names speak
+    (`...-latency`, `availability`), else the SLI shape. Never the metric names: an availability
+    SLO may well read a `_duration_seconds_count`."""
+    found = _type_in(" ".join(names))
     if found is not None:
         return found
     if kind is SLIKind.ERROR_TOTAL:
@@ -179,3 +187,73 @@ def slug(text: str, max_length: int = 63) -> str:
     """An RFC 1123 label: lowercase alphanumerics and `-`, starting and ending alphanumeric."""
     cleaned = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
     return cleaned[:max_length].rstrip("-") or "slo"
+
+
+def scalar(value: object) -> str:
+    """A YAML scalar as the text a Go tool (Sloth, Pyrra) reads it as: `true`, not `True`."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_ALERT_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_:.-]*$")
+# The bounds of SLOAlerting (domain/slo.py): what does not fit is left out with a note.
+_MAX_ENTRIES, _MAX_LABEL, _MAX_ANNOTATION = 32, 1024, 4096
+
+
+def alert_map(value: object, what: str, notes: list[str], annotations: bool = False) -> dict[str, str]:
+    """Alert labels (or annotations) from a file, without the ones `sla rules` cannot write."""
+    if not isinstance(value, dict):
+        return {}
+    kept: dict[str, str] = {}
+    limit = _MAX_ANNOTATION if annotations else _MAX_LABEL
+    for key, raw in value.items():
+        name, text = str(key), scalar(raw)
+        if not _LABEL.match(name) or len(name) > 128:
+            notes.append(f"{what} {name!r} left out: not a Prometheus label name")
+        elif not annotations and (name in RESERVED_ALERT_LABELS or name.startswith("__")):
+            notes.append(f"{what} {name!r} left out: `sla rules` sets it itself")
+        elif len(text) > limit:
+            notes.append(f"{what} {name!r} left out: longer than {limit} characters")
+        elif len(kept) == _MAX_ENTRIES:
+            notes.append(f"{what} {name!r} left out: more than {_MAX_ENTRIES}")
+        else:
+            kept[name] = text
+    return kept
+
+
+def alert_name(value: object, notes: list[str]) -> str | None:
+    """An alert name from a file, or None (with a note) when Prometheus would refuse it."""
+    if value is None or value == "":
+        return None
+    name = str(value)
+    if _ALERT_NAME.match(name) and len(name) <= 200:
+        return name
+    notes.append(f"alert name {name[:80]!r} left out: not a name Prometheus takes; the default is used")
+    return None
+
+
+def alerting_or_none(settings: dict[str, object]) -> SLOAlerting | None:
+    """The settings, or None when they are all defaults (so the SLO says nothing about alerts)."""
+    alerting = SLOAlerting.model_validate(settings)
+    return None if alerting == SLOAlerting() else alerting
+
+
+_TYPE_WORDS = (
+    (SLOType.LATENCY, ("latenc", "duration")),
+    (SLOType.AVAILABILITY, ("availab", "uptime")),
+    (SLOType.THROUGHPUT, ("throughput",)),
+    (SLOType.ERROR_RATE, ("error",)),
+)
+
+
+def type_from_names(names: list[str], default: SLOType, notes: list[str]) -> SLOType:
+    """The SLO type its own name or description states; else `default`, with a note saying how
+    to change it. Metric names decide nothing: `*_duration_seconds_count` counts any request."""
+    text = " ".join(names).lower()
+    for slo_type, words in _TYPE_WORDS:
+        if any(word in text for word in words):
+            return slo_type
+    notes.append(f"the file states no SLO type: {default.value} is used; set sloType to change it")
+    return default

@@ -36,19 +36,75 @@ def has_placeholder(query: str) -> bool:
     return _PLACEHOLDER_RE.search(query) is not None
 
 
+def _outside_strings(query: str) -> str:
+    """The query with string literals blanked out (their brackets and operators are text)."""
+    out: list[str] = []
+    i, n = 0, len(query)
+    while i < n:
+        char = query[i]
+        if char in _QUOTES:
+            j = i + 1
+            while j < n and query[j] != char:
+                j += 2 if query[j] == "\\" and char != "`" else 1
+            out.append('""')
+            i = j + 1
+            continue
+        out.append(char)
+        i += 1
+    return "".join(out)
+
+
 def parse(query: str) -> Any:
     """The parsed query, {{.window}} read as the sentinel range. ValueError: the parser's message,
     or QueryTooComplex naming the limit the query is over (then nothing was parsed)."""
     try:
-        return promql.parse(normalize_placeholder(query).replace(WINDOW_PLACEHOLDER, _SENTINEL))
+        tree = promql.parse(normalize_placeholder(query).replace(WINDOW_PLACEHOLDER, _SENTINEL))
     except QueryTooComplex:
         raise
     except ValueError as exc:
         raise ValueError(f"{exc} in {echo(query.strip(), 200)}") from exc
+    # Durations the parser takes but Python's timedelta cannot hold (`x[2800000y]`) fail only
+    # when read: read them all now, so every later reader may.
+    for node in walk(tree):
+        try:
+            for attr in ("range", "offset", "step"):
+                getattr(node, attr, None)
+        except OverflowError as exc:
+            raise ValueError(f"a duration in {echo(query.strip())} is too long") from exc
+    return tree
+
+
+def seconds_of(text: str) -> float | None:
+    """`150ms` -> 0.15; None when it is no duration, or one too long to hold."""
+    try:
+        return float(promql_parser.parse_duration(text.strip()).total_seconds())
+    except (ValueError, OverflowError):
+        return None
+
+
+def duration_seconds(text: str) -> int | None:
+    """`5m` -> 300, in whole seconds (what ranges and windows are)."""
+    seconds = seconds_of(text)
+    return None if seconds is None else int(seconds)
 
 
 def kind(node: Any) -> str:
     return type(node).__name__
+
+
+def _children(node: Any) -> list[Any]:
+    match kind(node):
+        case "BinaryExpr":
+            return [node.lhs, node.rhs]
+        case "UnaryExpr" | "ParenExpr" | "SubqueryExpr":
+            return [node.expr]
+        case "AggregateExpr":
+            return [node.expr] if node.param is None else [node.expr, node.param]
+        case "Call":
+            return list(node.args)
+        case "MatrixSelector":
+            return [node.vector_selector]
+    return []
 
 
 def walk(node: Any) -> Iterator[Any]:
@@ -66,10 +122,7 @@ def range_seconds(node: Any) -> set[int]:
 
 
 def _duration(text: str) -> int | None:
-    try:
-        return int(promql_parser.parse_duration(text.strip()).total_seconds())
-    except ValueError:
-        return None
+    return duration_seconds(text)
 
 
 def replace_ranges(query: str, seconds: int, replacement: str) -> str:
@@ -177,3 +230,113 @@ def is_scalar(node: Any) -> bool:
 def number(value: float) -> str:
     """A float as PromQL and YAML read it back: short, without binary noise (1 - 0.999)."""
     return f"{value:.12g}"
+
+
+# Functions VictoriaMetrics' MetricsQL has and PromQL does not (those Sloth's and VictoriaMetrics'
+# examples use, and their families); a query that fails to parse and uses one is MetricsQL.
+_METRICSQL_FUNCTIONS = frozenset(
+    {
+        "histogram_share",
+        "histogram_avg",
+        "histogram_stddev",
+        "histogram_stdvar",
+        "histogram_over_time",
+        "prometheus_buckets",
+        "buckets_limit",
+        "share",
+        "share_gt_over_time",
+        "share_le_over_time",
+        "share_eq_over_time",
+        "count_gt_over_time",
+        "count_le_over_time",
+        "count_eq_over_time",
+        "count_ne_over_time",
+        "rollup",
+        "rollup_rate",
+        "rollup_increase",
+        "rollup_delta",
+        "rollup_deriv",
+        "rollup_candlestick",
+        "rollup_scrape_interval",
+        "increase_pure",
+        "increase_prometheus",
+        "rate_prometheus",
+        "delta_prometheus",
+        "rate_over_sum",
+        "median_over_time",
+        "mode_over_time",
+        "range_over_time",
+        "default_rollup",
+        "first_over_time",
+        "tfirst_over_time",
+        "tlast_over_time",
+        "tmax_over_time",
+        "tmin_over_time",
+        "lifetime",
+        "lag",
+        "integrate",
+        "ideriv",
+        "distinct_over_time",
+        "increases_over_time",
+        "decreases_over_time",
+        "duration_over_time",
+        "zscore_over_time",
+        "range_avg",
+        "range_first",
+        "range_last",
+        "range_max",
+        "range_min",
+        "range_median",
+        "range_sum",
+        "range_quantile",
+        "running_avg",
+        "running_max",
+        "running_min",
+        "running_sum",
+        "keep_last_value",
+        "keep_next_value",
+        "interpolate",
+        "remove_resets",
+        "drop_empty_series",
+        "union",
+        "label_set",
+        "label_del",
+        "label_keep",
+        "label_copy",
+        "label_move",
+        "label_map",
+        "label_value",
+        "alias",
+        "limitk",
+        "topk_avg",
+        "topk_max",
+        "bottomk_avg",
+        "outliersk",
+        "any",
+        "median",
+        "mad",
+        "zscore",
+    }
+)
+_CALLS = re.compile(r"\b([a-z_][a-z0-9_]*)\s*\(", re.IGNORECASE)
+_RANGE_ON_EXPRESSION = re.compile(r"\)\s*\[[^\]:]*\]")
+
+
+def metricsql(query: str) -> str | None:
+    """What makes a query MetricsQL rather than PromQL, when it is; None when it parses as PromQL
+    or fails for another reason (Prometheus then says what is wrong)."""
+    try:
+        parse(query)
+    except ValueError:
+        pass
+    else:
+        return None
+    code = _outside_strings(normalize_placeholder(query))
+    if re.search(r"\bWITH\s*\(", code):
+        return "a `WITH` template"
+    for match in _CALLS.finditer(code):
+        if match.group(1).lower() in _METRICSQL_FUNCTIONS:
+            return f"the function `{match.group(1)}`"
+    if _RANGE_ON_EXPRESSION.search(code):
+        return "a range on an expression (`(...)[w]`; PromQL takes a range only on a selector, or `[w:]`)"
+    return None
