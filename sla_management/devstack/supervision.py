@@ -32,18 +32,19 @@ Echo = Callable[[str], None]
 def describe_exit(returncode: int) -> str:
     """How a process ended, in words: `killed by SIGSEGV (signal 11)`, `exit code 3`."""
     if returncode < 0:
-        return f"killed by {_signal_name(-returncode)} (signal {-returncode})"
-    if returncode > 128:
+        name = _signal_name(-returncode)
+        return f"killed by {name} (signal {-returncode})" if name else f"killed by signal {-returncode}"
+    if returncode > 128 and (name := _signal_name(returncode - 128)):
         # What a shell (or a wrapper script) reports for a child killed by a signal.
-        return f"exit code {returncode} (128 + {_signal_name(returncode - 128)}, as a shell reports a signal)"
+        return f"exit code {returncode} (128 + {name}, as a shell reports a signal)"
     return f"exit code {returncode}"
 
 
-def _signal_name(number: int) -> str:
+def _signal_name(number: int) -> str | None:
     try:
         return signal.Signals(number).name
     except ValueError:
-        return f"signal {number}"
+        return None
 
 
 @dataclass
