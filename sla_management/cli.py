@@ -111,15 +111,21 @@ class GateExit:
 
 
 def _gate_target(api_url: str | None, token: str | None) -> tuple[str, str | None, str]:
-    """The API to ask and the token to send: as given (option or SLA_API_URL/SLA_API_TOKEN),
-    else the dev stack's from `.devstack/env` here; the last item says where they came from."""
-    if api_url is None and token is None:
+    """The API to ask and the token to send: as given (option or SLA_API_URL/SLA_API_TOKEN), the
+    rest from the dev stack's `.devstack/env` here; the last item says when that file was used.
+    The dev stack's token is only ever sent to the dev stack's API."""
+    dev: dict[str, str] = {}
+    if api_url is None or token is None:
         from sla_management.devstack.configs import read_env_file
 
         dev = read_env_file(DEV_ENV_FILE)
-        if "SLA_API_URL" in dev:
-            return dev["SLA_API_URL"], dev.get("SLA_API_TOKEN"), f" (from {DEV_ENV_FILE})"
-    return api_url or DEFAULT_API_URL, token, ""
+    dev_url = dev.get("SLA_API_URL")
+    if dev_url is None:
+        return api_url or DEFAULT_API_URL, token, ""
+    same_api = api_url is None or api_url.rstrip("/") == dev_url.rstrip("/")
+    bearer = token if token is not None else (dev.get("SLA_API_TOKEN") if same_api else None)
+    used = api_url is None or (token is None and bearer is not None)
+    return api_url or dev_url, bearer, f" (from {DEV_ENV_FILE})" if used else ""
 
 
 def _problem_detail(response: httpx.Response) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sla_management.binaries import PROMETHEUS_HINT, find_binary
+from sla_management.devstack.configs import write_private
 from sla_management.devstack.processes import (
     LOOPBACK,
     Service,
@@ -127,7 +128,8 @@ def start_alertmanager(workdir: Path, port: int, config_yaml: str) -> Service:
     )
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir.resolve() / "alertmanager.yml"
-    config.write_text(config_yaml)
+    # Private: the config may carry the webhook's bearer token.
+    write_private(config, config_yaml)
     storage = workdir.resolve() / "alertmanager-data"
     storage.mkdir(parents=True, exist_ok=True)
     url = f"http://{LOOPBACK}:{port}"

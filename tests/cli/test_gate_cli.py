@@ -113,6 +113,18 @@ async def test_in_the_dev_stack_directory_the_gate_needs_no_sourced_env(dev_dir:
     assert "allowed" in allowed.out
 
 
+async def test_the_dev_stack_token_goes_only_to_the_dev_stack_api(served_api: str, tmp_path: Path) -> None:
+    (tmp_path / ".devstack").mkdir()
+    write_env_file(tmp_path / ".devstack" / "env", {}, api_url=served_api, api_token=TOKENS["viewer"])
+    same = await sla_gate("--namespace", "shop", "--api-url", f"{served_api}/", cwd=tmp_path)
+    assert same.code == 0, same.err
+    # Another API (here the same server under another name) never receives the dev token.
+    other = served_api.replace("127.0.0.1", "localhost")
+    elsewhere = await sla_gate("--namespace", "shop", "--api-url", other, cwd=tmp_path)
+    assert elsewhere.code == 2
+    assert "needs a bearer token" in elsewhere.err
+
+
 async def test_without_a_token_the_gate_says_what_is_missing_in_one_sentence(
     served_api: str, tmp_path: Path
 ) -> None:
