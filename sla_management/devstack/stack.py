@@ -340,15 +340,15 @@ class DevStack:
         lines = ["", "The dev stack is up:"]
         lines += [f"  {label:<{width}}  {url}" for label, url in self.links]
         if self.exporter_url:
-            hint = "sla demo incident payments"
+            hint = "sla demo incident payments --error-rate 0.5 --minutes 20"
             if self.exporter_url != f"http://{LOOPBACK}:{PORTS['exporter']}":
                 hint += f" --exporter-url {self.exporter_url}"
             lines += [
                 "",
-                f"Break something: `{hint}` (30 % errors for 15 min; `sla demo calm payments` ends it).",
-                "payments has spent about three quarters of its budget; about ten minutes into",
-                "such an incident it drops under 20 % left and shop-freeze-policy freezes `shop`",
-                "(GET /api/v1/policies/freezes/active; `sla gate --namespace shop` from this directory).",
+                f"Break something: `{hint}` (`sla demo calm payments` ends it).",
+                "payments has about a quarter of its budget left; about ten minutes into such an",
+                "incident it drops under 20 % and shop-freeze-policy freezes `shop`: see",
+                "GET /api/v1/policies/freezes/active, or `sla gate --namespace shop` in this directory.",
             ]
         if self.token_is_ours:
             lines += ["", f"Dev admin token (Authorize in the API docs): {self.token}"]
