@@ -12,6 +12,9 @@ run's `slo` label) and times until the namespace carries `neural-hive.io/sla-fre
 webhook intake, the Temporal signal, a full pass (Prometheus, PostgreSQL, Redis, outbox), the
 policy workflow's decision, the freeze row and the Kubernetes patch.
 
+Each policy also notifies a signed webhook served here: the bench reports the time from the
+freeze decision (the notice's `occurredAt`) to the notification's arrival.
+
     .venv/bin/python -m bench.webhook_latency [--runs 100]
 """
 
@@ -27,8 +30,10 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
+import aiohttp.web
 import httpx
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily
@@ -133,9 +138,34 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
 
 
+HOOK_SECRET = "bench-hook-secret"
+
+
+async def _receiver(arrivals: list[float]) -> tuple[aiohttp.web.AppRunner, str]:
+    """A signed-webhook receiver: FREEZE_OPENED arrivals as seconds after the decision."""
+
+    async def hook(request: aiohttp.web.Request) -> aiohttp.web.Response:
+        body = await request.json()
+        if body.get("kind") == "FREEZE_OPENED":
+            decided = datetime.fromisoformat(body["occurredAt"])
+            arrivals.append((datetime.now(UTC) - decided).total_seconds() * 1000)
+        return aiohttp.web.Response(status=204)
+
+    app = aiohttp.web.Application()
+    app.router.add_post("/hook", hook)
+    runner = aiohttp.web.AppRunner(app)
+    await runner.setup()
+    port = processes.free_port()
+    await aiohttp.web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, f"http://127.0.0.1:{port}/hook"
+
+
 async def bench(
     runs: range, exporter: BurningRuns, settings: Settings, env: dict[str, str], work: Path
 ) -> None:
+    notified: list[float] = []
+    receiver, hook_url = await _receiver(notified)
+    env = {**env, "BENCH_HOOK_SECRET": HOOK_SECRET}
     async with serve_cluster() as cluster:
         env = {
             **env,
@@ -172,6 +202,9 @@ async def bench(
                         "scope": "NAMESPACE",
                         "target": ns,
                         "actions": ["BLOCK_DEPLOY"],
+                        "notify": [
+                            {"type": "webhook", "url": hook_url, "secret": {"env": "BENCH_HOOK_SECRET"}}
+                        ],
                     }
                     answer = await api.post("/api/v1/policies", json=policy)
                     assert answer.status_code == 201, answer.text
@@ -205,9 +238,15 @@ async def bench(
                     done = await frozen_at(cluster, ns, began + 30)
                     latencies.append((done - began) * 1000)
                     await asyncio.sleep(0.2)  # let the run's outbox and audit writes finish
+                # The last runs' notifications may still be on their way.
+                for _ in range(150):
+                    if len(notified) >= len(runs):
+                        break
+                    await asyncio.sleep(0.2)
         finally:
             for proc in procs:
                 proc.stop()
+            await receiver.cleanup()
     print(f"runs: {len(latencies)}")
     print(
         "webhook -> namespace annotation ms: "
@@ -215,6 +254,10 @@ async def bench(
         f"p99 {pct(latencies, 0.99):.0f}, max {max(latencies):.0f}, min {min(latencies):.0f}"
     )
     print(f"webhook answered ms: p50 {statistics.median(intake):.1f}, p99 {pct(intake, 0.99):.1f}")
+    print(
+        f"freeze decision -> notification received ms ({len(notified)} of {len(latencies)}): "
+        f"p50 {statistics.median(notified):.0f}, p99 {pct(notified, 0.99):.0f}, max {max(notified):.0f}"
+    )
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 from sla_management.devstack.cli import demo_app, dev
+from sla_management.exception_cli import exception_app
 from sla_management.interop_cli import export_app, import_app, rules
 
 if TYPE_CHECKING:
@@ -21,6 +22,7 @@ app.add_typer(demo_app, name="demo")
 app.command(help="Start the whole stack on loopback with a demo workload (what `make run` runs).")(dev)
 app.add_typer(import_app, name="import")
 app.add_typer(export_app, name="export")
+app.add_typer(exception_app, name="exception")
 app.command()(rules)
 
 
@@ -156,15 +158,20 @@ def _refusal(response: httpx.Response, url: str, token: str | None) -> tuple[int
 
 def _report(answer: dict[str, Any], params: dict[str, str]) -> bool:
     """Print the gate's answer; whether the deploy is allowed."""
-    if answer["allowed"]:
-        typer.echo(f"allowed: no active freeze for {params}")
-        return True
     for freeze in answer["freezes"]:
         typer.echo(
             f"FROZEN by policy {freeze['policyName']} ({freeze['scope']} {freeze['target'] or '*'}) "
             f"since {freeze['activatedAt']}: {freeze['reason']} [freeze {freeze['id']}]"
         )
-    return False
+    for leave in answer.get("exceptions", []):
+        typer.echo(
+            f"EXCEPTION granted by {leave['grantedBy']} until {leave['expiresAt']}: {leave['reason']} "
+            f"[exception {leave['id']}]"
+        )
+    if answer["allowed"]:
+        why = "through the exception above" if answer["freezes"] else "no active freeze"
+        typer.echo(f"allowed: {why} for {params}")
+    return bool(answer["allowed"])
 
 
 @app.command()

@@ -134,6 +134,21 @@ class PolicySettings(BaseModel):
     unfreeze_threshold_percent: float = _DEFAULTS.unfreeze_percent
 
 
+class NotificationSettings(BaseModel):
+    """Delivery of policies' notifications (`notify` targets), from the worker."""
+
+    # Links in messages: the web console's and the Temporal Web UI's base URLs ("" = no link).
+    console_url: str = ""
+    temporal_ui_url: str = ""
+    timeout_seconds: float = 5
+    # After this many failed deliveries a notification is a dead letter (GET /api/v1/notifications).
+    max_attempts: int = Field(default=10, ge=1, le=100)
+    backoff_initial_seconds: float = 1
+    backoff_max_seconds: float = 300
+    batch_size: int = 50
+    poll_interval_seconds: float = 1
+
+
 class TemporalSettings(BaseModel):
     address: str = "localhost:7233"
     namespace: str = "default"
@@ -153,13 +168,15 @@ class KubernetesSettings(BaseModel):
     api_url: str | None = None
     token: str | None = None
     verify_ssl: bool = True
+    # Where notify targets' `secretKeyRef`s are read; empty: the worker pod's own namespace.
+    secrets_namespace: str | None = None
 
 
 class StaticToken(BaseModel):
     """An API key. Give `tokenSha256` (hex) in production so the secret is never stored."""
 
     name: str
-    role: str = Field(pattern="^(viewer|editor|admin)$")
+    role: str = Field(pattern="^(viewer|responder|editor|admin)$")
     token: str | None = None
     token_sha256: str | None = Field(default=None, alias="tokenSha256")
 
@@ -245,6 +262,7 @@ class Settings(BaseSettings):
     kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
     operator: OperatorSettings = Field(default_factory=OperatorSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     log_level: str = "INFO"
 
     def thresholds(self) -> Thresholds:

@@ -9,16 +9,8 @@ a user may see; nothing here carries a dependency's own internals.
 
 from __future__ import annotations
 
-# Echoed input is cut to this many characters: an error must not repeat a 5,000-character id.
-ECHO_LIMIT = 80
-
-
-def echo(value: object) -> str:
-    """`value` as it may appear inside an error message: repr'd and cut short."""
-    text = repr(value) if isinstance(value, str) else str(value)
-    if len(text) > ECHO_LIMIT:
-        return text[: ECHO_LIMIT - 1] + "…"
-    return text
+# Input quoted in a message is cut short: an error must not repeat a 5,000-character id.
+from sla_management.domain.limits import echo as echo
 
 
 class ControlPlaneError(Exception):
@@ -47,7 +39,10 @@ class Invalid(ControlPlaneError):
 class InvalidValue(Invalid):
     """A value the store refused as malformed; the message is ours, never the database's."""
 
-    def __init__(self, message: str = "a value is malformed (e.g. a NUL character in text)") -> None:
+    def __init__(
+        self,
+        message: str = "a value in the request cannot be stored (for example a NUL character or a number out of range)",
+    ) -> None:
         super().__init__("", message)
 
 

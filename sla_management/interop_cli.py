@@ -56,10 +56,11 @@ def _request(
     *,
     params: dict[str, Any] | None = None,
     content: bytes | None = None,
+    content_type: str = "application/yaml",
 ) -> httpx.Response:
     import httpx
 
-    headers = {"Content-Type": "application/yaml"} if content is not None else {}
+    headers = {"Content-Type": content_type} if content is not None else {}
     if token:
         headers["Authorization"] = f"Bearer {token}"
     url = f"{api_url.rstrip('/')}{path}"

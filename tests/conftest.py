@@ -51,7 +51,12 @@ from sla_management.worker.main import build_worker
 from sla_management.workflows.client import connect
 from tests.support import promdata
 
-TOKENS = {"admin": "test-admin-token", "editor": "test-editor-token", "viewer": "test-viewer-token"}
+TOKENS = {
+    "admin": "test-admin-token",
+    "editor": "test-editor-token",
+    "viewer": "test-viewer-token",
+    "responder": "test-responder-token",
+}
 ADMIN_HEADERS = {"Authorization": f"Bearer {TOKENS['admin']}"}
 WEBHOOK_TOKEN = "test-webhook-token"
 WEBHOOK_HEADERS = {"Authorization": f"Bearer {WEBHOOK_TOKEN}"}

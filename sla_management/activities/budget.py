@@ -14,6 +14,7 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from sla_management.activities.models import QuerySLIInput, RecordBudgetInput
 from sla_management.adapters.cache import BudgetCache
 from sla_management.adapters.postgres import BudgetRepository, OutboxEvent
 from sla_management.adapters.prometheus import PrometheusClient
@@ -22,9 +23,12 @@ from sla_management.domain.budget import BudgetStatus, ErrorBudget
 from sla_management.domain.plan import QueryResults
 from sla_management.errors import PrometheusUnavailable, QueryRejected, ResultShapeError
 from sla_management.observability import metrics
-from sla_management.workflows.models import QuerySLIInput, RecordBudgetInput
 
 log = structlog.get_logger(__name__)
+
+# Each activity is named after its method (`@activity.defn` without a name): the workflows call
+# them by reference, and committed histories record an activity by that name, so a method is
+# renamed only with a `workflow.patched` step and a replay test.
 
 SEVERITY = {
     BudgetStatus.HEALTHY: "info",
@@ -43,7 +47,7 @@ class SLIActivities:
     def __init__(self, prometheus: PrometheusClient) -> None:
         self._prometheus = prometheus
 
-    @activity.defn(name="query_sli")
+    @activity.defn
     async def query_sli(self, inp: QuerySLIInput) -> QueryResults:
         started = time.perf_counter()
         try:
@@ -86,7 +90,7 @@ class BudgetActivities:
         self._published = published
         self._fan_out = fan_out
 
-    @activity.defn(name="record_budget")
+    @activity.defn
     async def record_budget(self, inp: RecordBudgetInput) -> None:
         budget = inp.budget
         event = budget_event(budget, inp.event_id, self._kafka)

@@ -4,28 +4,36 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import structlog
 from temporalio import activity
 
+from sla_management.activities.models import EnforceInput, EnforceResult
+from sla_management.activities.notices import Herald
 from sla_management.adapters.postgres import (
     AuditRepository,
     BudgetRepository,
+    ExceptionRepository,
     FreezeRepository,
     OutboxEvent,
     SLORepository,
 )
 from sla_management.config import KafkaSettings
-from sla_management.domain.freeze import FreezeEvent
+from sla_management.domain import notices
+from sla_management.domain.freeze import FreezeEvent, FreezeException
 from sla_management.domain.policy import Observation, Policy, Scope
 from sla_management.observability import metrics
-from sla_management.workflows.models import EnforceInput, EnforceResult
 
 if TYPE_CHECKING:
     from sla_management.adapters.kubernetes import KubernetesEnforcer
 
 log = structlog.get_logger(__name__)
+
+# Each activity is named after its method (`@activity.defn` without a name): the workflows call
+# them by reference, and committed histories record an activity by that name, so a method is
+# renamed only with a `workflow.patched` step and a replay test.
 
 
 def freeze_event(event: FreezeEvent, kind: str, settings: KafkaSettings) -> OutboxEvent:
@@ -48,14 +56,18 @@ class FreezeActivities:
         slos: SLORepository,
         budgets: BudgetRepository,
         freezes: FreezeRepository,
+        exceptions: ExceptionRepository,
         audit: AuditRepository,
         kafka: KafkaSettings,
+        herald: Herald,
         enforcer: KubernetesEnforcer | None,
         published: Callable[[], None] | None = None,
     ) -> None:
         self._slos = slos
         self._budgets = budgets
         self._freezes = freezes
+        self._exceptions = exceptions
+        self._herald = herald
         self._audit_log = audit
         self._kafka = kafka
         self._enforcer = enforcer
@@ -78,15 +90,19 @@ class FreezeActivities:
             request_id=activity.info().workflow_id,
         )
 
-    @activity.defn(name="load_observations")
+    @activity.defn
     async def load_observations(self, policy: Policy) -> list[Observation]:
         watched = {s.id: s for s in await self._slos.all() if policy.covers(s)}
         budgets = await self._budgets.current_of(list(watched))
         return [Observation.of(b, watched[b.slo_id].name) for b in budgets]
 
-    @activity.defn(name="open_freeze")
+    @activity.defn
     async def open_freeze(self, event: FreezeEvent) -> FreezeEvent:
-        stored = await self._freezes.open(event, [freeze_event(event, "FREEZE_ACTIVATED", self._kafka)])
+        kafka_event = freeze_event(event, "FREEZE_ACTIVATED", self._kafka)
+        notes = await self._herald.notices(
+            event.policy_id, kafka_event.event_id, lambda p, links: notices.freeze_opened(event, p, links)
+        )
+        stored = await self._freezes.open(event, [kafka_event], notes)
         self._published()
         await self._audit("freeze.activate", event, before=None)
         metrics.FREEZES_ACTIVATED.labels(scope=event.scope.value).inc()
@@ -100,15 +116,15 @@ class FreezeActivities:
         )
         return stored
 
-    @activity.defn(name="close_freeze")
+    @activity.defn
     async def close_freeze(self, event: FreezeEvent) -> FreezeEvent:
         assert event.resolved_at is not None and event.resolved_by is not None
+        kafka_event = freeze_event(event, "FREEZE_RESOLVED", self._kafka)
+        notes = await self._herald.notices(
+            event.policy_id, kafka_event.event_id, lambda p, links: notices.freeze_resolved(event, p, links)
+        )
         closed = await self._freezes.close(
-            event.id,
-            event.resolved_at,
-            event.resolved_by,
-            event.resolution or "",
-            [freeze_event(event, "FREEZE_RESOLVED", self._kafka)],
+            event.id, event.resolved_at, event.resolved_by, event.resolution or "", [kafka_event], notes
         )
         self._published()
         await self._audit("freeze.end", closed or event, before=event)
@@ -122,23 +138,31 @@ class FreezeActivities:
         )
         return closed or event
 
-    @activity.defn(name="rescope_freeze")
+    @activity.defn
     async def rescope_freeze(self, event: FreezeEvent) -> FreezeEvent:
         return await self._freezes.rescope(event.id, event.namespaces) or event
 
-    @activity.defn(name="enforce_freezes")
+    @activity.defn
     async def enforce_freezes(self, inp: EnforceInput) -> EnforceResult:
-        """Make Kubernetes match the active freezes in PostgreSQL for these namespaces (and
-        the service's workloads). Reconciling from the records, rather than applying one
-        event, keeps overlapping freezes right when one of them ends."""
+        """Make Kubernetes match the active freezes and exceptions in PostgreSQL for these
+        namespaces (and the service's workloads). Reconciling from the records, rather than
+        applying one event, keeps overlapping freezes and exceptions right when one ends."""
         if self._enforcer is None:
             return EnforceResult(skipped="no Kubernetes API configured (KUBERNETES__ENABLED=false)")
+        from sla_management.adapters.kubernetes import EXCEPTION_ANNOTATIONS
+
         active = [f for f in await self._freezes.active() if f.blocks]
+        now = datetime.now(UTC)
+        granted = [e for e in await self._exceptions.open_ones() if e.active_at(now)]
         touched: list[str] = []
         for namespace in inp.namespaces:
             covering = [f for f in active if f.scope is not Scope.SERVICE and f.applies_to(namespace, None)]
+            whole = [e for e in granted if e.namespace == namespace and e.service is None]
             if await self._enforcer.annotate_namespace(namespace, _annotations(covering)):
                 touched.append(f"Namespace/{namespace}")
+            await self._enforcer.annotate_namespace(
+                namespace, _exception_annotations(whole), managed=EXCEPTION_ANNOTATIONS
+            )
             if inp.service:
                 on_service = [
                     f
@@ -149,6 +173,10 @@ class FreezeActivities:
                     namespace, inp.service, _annotations(on_service)
                 )
                 touched.extend(f"{namespace}/{name}" for name in objects)
+                passes = [e for e in granted if e.namespace == namespace and e.service == inp.service]
+                await self._enforcer.annotate_workloads(
+                    namespace, inp.service, _exception_annotations(passes), managed=EXCEPTION_ANNOTATIONS
+                )
         return EnforceResult(touched=touched)
 
 
@@ -159,3 +187,13 @@ def _annotations(freezes: list[FreezeEvent]) -> dict[str, str] | None:
 
     first = min(freezes, key=lambda f: f.activated_at)
     return freeze_annotations(first.policy_id, first.id, first.reason, first.activated_at)
+
+
+def _exception_annotations(exceptions: list[FreezeException]) -> dict[str, str] | None:
+    if not exceptions:
+        return None
+    from sla_management.adapters.kubernetes import exception_annotations
+
+    # Overlapping exceptions: the one that lasts longest is shown (and removed last).
+    last = max(exceptions, key=lambda e: e.expires_at)
+    return exception_annotations(last.id, last.granted_by, last.expires_at)

@@ -37,6 +37,14 @@ FREEZE_SINCE: Final = "neural-hive.io/freeze-since"
 # Only these are ours to remove. Other `neural-hive.io/` keys belong to people or other tools,
 # notably `neural-hive.io/freeze-override`, the break-glass annotation a human puts on a workload.
 FREEZE_ANNOTATIONS: Final = (FREEZE, FREEZE_POLICY_ID, FREEZE_EVENT_ID, FREEZE_REASON, FREEZE_SINCE)
+# A freeze exception in force: on the namespace (the whole namespace may deploy) or on a service's
+# workloads. The admission policy lets deploys through while `...-until` is present; the policy
+# workflow removes the keys at expiry (CEL has no clock to compare `until` with).
+EXCEPTION_UNTIL: Final = "neural-hive.io/freeze-exception-until"
+EXCEPTION_ID: Final = "neural-hive.io/freeze-exception-id"
+EXCEPTION_BY: Final = "neural-hive.io/freeze-exception-by"
+EXCEPTION_ANNOTATIONS: Final = (EXCEPTION_UNTIL, EXCEPTION_ID, EXCEPTION_BY)
+OVERRIDE: Final = "neural-hive.io/freeze-override"
 
 # The reason is shown by `kubectl describe` and quoted in every admission denial; a paragraph
 # there helps nobody, and all annotations of an object share one 256 KiB budget.
@@ -90,15 +98,24 @@ def freeze_annotations(policy_id: str, event_id: str, reason: str, since: dateti
     }
 
 
+def exception_annotations(exception_id: str, granted_by: str, until: datetime) -> dict[str, str]:
+    if until.tzinfo is None:
+        raise ValueError("until must be timezone-aware")
+    return {
+        EXCEPTION_UNTIL: until.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        EXCEPTION_ID: exception_id,
+        EXCEPTION_BY: " ".join(granted_by.split())[:MAX_REASON_LENGTH],
+    }
+
+
 AnnotationsPatch = dict[str, dict[str, dict[str, str | None]]]
 
 
-def _annotations_patch(annotations: dict[str, str] | None) -> AnnotationsPatch:
+def _annotations_patch(annotations: dict[str, str] | None, managed: tuple[str, ...]) -> AnnotationsPatch:
     # In a JSON merge patch null deletes a key and deleting an absent key is a no-op, so removal
-    # is as idempotent as setting.
-    values: dict[str, str | None] = (
-        dict.fromkeys(FREEZE_ANNOTATIONS) if annotations is None else dict(annotations)
-    )
+    # is as idempotent as setting. Keys of `managed` not in `annotations` are removed.
+    values: dict[str, str | None] = dict.fromkeys(managed)
+    values.update(annotations or {})
     return {"metadata": {"annotations": values}}
 
 
@@ -203,12 +220,18 @@ class KubernetesEnforcer:
 
     # Namespaces
 
-    async def annotate_namespace(self, namespace: str, annotations: dict[str, str] | None) -> bool:
-        """Merge `annotations` into the namespace, or remove our freeze keys when None.
+    async def annotate_namespace(
+        self,
+        namespace: str,
+        annotations: dict[str, str] | None,
+        *,
+        managed: tuple[str, ...] = FREEZE_ANNOTATIONS,
+    ) -> bool:
+        """Merge `annotations` into the namespace, or remove our `managed` keys when None.
 
         False when the namespace does not exist: nothing to freeze, and not an error worth a retry.
         """
-        patch = _annotations_patch(annotations)
+        patch = _annotations_patch(annotations, managed)
 
         def call() -> bool:
             with _classified("patch", "namespaces", "", None, self.url):
@@ -260,10 +283,29 @@ class KubernetesEnforcer:
 
         return await asyncio.to_thread(call)
 
+    async def read_secret(self, namespace: str, name: str, key: str) -> str:
+        """One key of a Secret, decoded. Raises KubernetesError (KeyError when the key is absent)."""
+        import base64
+
+        def call() -> str:
+            with _classified("get", "secrets", "", namespace, self.url):
+                secret = self._core.read_namespaced_secret(name, namespace, _request_timeout=self._timeout)
+            data = secret.data or {}
+            if key not in data:
+                raise KeyError(f"secret {namespace}/{name} has no key {key!r}")
+            return base64.b64decode(data[key]).decode()
+
+        return await asyncio.to_thread(call)
+
     # Workloads
 
     async def annotate_workloads(
-        self, namespace: str, service: str, annotations: dict[str, str] | None
+        self,
+        namespace: str,
+        service: str,
+        annotations: dict[str, str] | None,
+        *,
+        managed: tuple[str, ...] = FREEZE_ANNOTATIONS,
     ) -> list[str]:
         """Patch the service's Deployments and StatefulSets; returns "Kind/name" of each patched.
 
@@ -272,7 +314,7 @@ class KubernetesEnforcer:
         namespace's workloads are listed once and filtered here; a namespace holds tens of
         them, not thousands.
         """
-        body = _annotations_patch(annotations)
+        body = _annotations_patch(annotations, managed)
 
         def call() -> list[str]:
             patched: list[str] = []

@@ -14,8 +14,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sla_management import __version__
 from sla_management.api import errors
-from sla_management.api.auth import Authenticator, Role, require
-from sla_management.api.routes import audit, budgets, gate, health, interop, policies, rules, slos, webhooks
+from sla_management.api.auth import Authenticator, Permission, require
+from sla_management.api.routes import (
+    audit,
+    budgets,
+    exceptions,
+    gate,
+    health,
+    interop,
+    policies,
+    rules,
+    slos,
+    webhooks,
+)
 from sla_management.config import Settings, get_settings
 from sla_management.control.clients import Clients
 from sla_management.control.gauges import dependency_refresher
@@ -71,7 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestTelemetryMiddleware)
     instrument_app(app)
     # Reading needs `viewer`; routes that change something ask for more themselves.
-    readers = [require(Role.VIEWER)]
+    readers = [require(Permission.READ)]
     app.include_router(health.router)
     # Routes are matched in order; the gate is the hot path (every pipeline run asks it).
     app.include_router(gate.router, dependencies=readers)
@@ -81,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(slos.router, dependencies=readers)
     app.include_router(budgets.router, dependencies=readers)
     app.include_router(policies.router, dependencies=readers)
+    app.include_router(exceptions.router, dependencies=readers)
     app.include_router(audit.router)
     # Alertmanager authenticates with its own token (ALERTMANAGER__WEBHOOK_TOKEN).
     app.include_router(webhooks.router)

@@ -1,7 +1,10 @@
-"""Bearer-token authentication and roles: viewer < editor < admin.
+"""Bearer-token authentication, roles and what each role may do.
 
 Static API keys are kept only as SHA-256 digests and compared in constant time; OIDC JWTs are
 verified with PyJWT against the issuer's JWKS. `/health`, `/ready` and `/metrics` stay open.
+
+Roles are sets of permissions, not ranks: `responder` may grant freeze exceptions and read,
+nothing else an editor can; `admin` may do everything.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import asyncio
 import hashlib
 import hmac
 from dataclasses import dataclass
-from enum import IntEnum
+from enum import StrEnum
 from typing import Annotated, Any
 
 import jwt
@@ -22,17 +25,37 @@ from sla_management.config import AuthSettings
 log = structlog.get_logger(__name__)
 
 
-class Role(IntEnum):
-    VIEWER = 1
-    EDITOR = 2
-    ADMIN = 3
+class Permission(StrEnum):
+    READ = "read"  # every GET, and the deploy gate
+    EDIT = "edit"  # SLOs, policies, imports, recalculation
+    ADMINISTER = "administer"  # resolve freezes, read the audit trail, the dead letters
+    GRANT_EXCEPTIONS = "grant exceptions"  # freeze exceptions: grant, revoke
+
+
+class Role(StrEnum):
+    VIEWER = "viewer"
+    RESPONDER = "responder"
+    EDITOR = "editor"
+    ADMIN = "admin"
 
     @classmethod
     def parse(cls, value: str) -> Role | None:
         try:
-            return cls[value.upper()]
-        except KeyError:
+            return cls(value.lower())
+        except ValueError:
             return None
+
+    @property
+    def permissions(self) -> frozenset[Permission]:
+        return GRANTS[self]
+
+
+GRANTS: dict[Role, frozenset[Permission]] = {
+    Role.VIEWER: frozenset({Permission.READ}),
+    Role.RESPONDER: frozenset({Permission.READ, Permission.GRANT_EXCEPTIONS}),
+    Role.EDITOR: frozenset({Permission.READ, Permission.EDIT}),
+    Role.ADMIN: frozenset(Permission),
+}
 
 
 @dataclass(frozen=True)
@@ -40,12 +63,21 @@ class Principal:
     name: str
     role: Role
     via: str  # "token", "oidc" or "anonymous" (auth disabled)
+    # Several OIDC roles grant the union of their permissions.
+    permissions: frozenset[Permission] = frozenset()
+
+    def __post_init__(self) -> None:
+        if not self.permissions:
+            object.__setattr__(self, "permissions", self.role.permissions)
+
+    def may(self, permission: Permission) -> bool:
+        return permission in self.permissions
 
 
 class Authenticator:
     def __init__(self, settings: AuthSettings) -> None:
         self._settings = settings
-        self._digests = [(t.digest(), t.name, Role[t.role.upper()]) for t in settings.static_tokens]
+        self._digests = [(t.digest(), t.name, Role(t.role)) for t in settings.static_tokens]
         oidc = settings.oidc
         self._jwks = (
             jwt.PyJWKClient(oidc.jwks_url, cache_keys=True, lifespan=300)
@@ -96,23 +128,26 @@ class Authenticator:
         roles = [r for r in (Role.parse(str(v)) for v in values) if r is not None]
         if not roles:
             return None
-        return Principal(str(claims.get("preferred_username") or claims["sub"]), max(roles), "oidc")
+        granted = frozenset().union(*(r.permissions for r in roles))
+        # The role the audit trail names: the one granting the most.
+        shown = max(roles, key=lambda r: len(r.permissions))
+        return Principal(str(claims.get("preferred_username") or claims["sub"]), shown, "oidc", granted)
 
 
 def _unauthorized(message: str) -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, message, {"WWW-Authenticate": "Bearer"})
 
 
-def require(role: Role) -> Any:
+def require(permission: Permission) -> Any:
     async def dependency(request: Request) -> Principal:
         authenticator: Authenticator = request.app.state.authenticator
         principal = await authenticator.authenticate(request.headers.get("authorization"))
         if principal is None:
             raise _unauthorized("a valid bearer token is required")
-        if principal.role < role:
+        if not principal.may(permission):
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,
-                f"{principal.name} has role {principal.role.name.lower()}; this needs {role.name.lower()}",
+                f"{principal.name} has role {principal.role.value}, which may not {permission.value}",
             )
         request.state.principal = principal
         return principal
@@ -120,6 +155,7 @@ def require(role: Role) -> Any:
     return Depends(dependency)
 
 
-Viewer = Annotated[Principal, require(Role.VIEWER)]
-Editor = Annotated[Principal, require(Role.EDITOR)]
-Admin = Annotated[Principal, require(Role.ADMIN)]
+Viewer = Annotated[Principal, require(Permission.READ)]
+Editor = Annotated[Principal, require(Permission.EDIT)]
+Admin = Annotated[Principal, require(Permission.ADMINISTER)]
+Responder = Annotated[Principal, require(Permission.GRANT_EXCEPTIONS)]

@@ -22,4 +22,4 @@ Deps = Annotated[Clients, Depends(get_clients)]
 
 def actor(request: Request, principal: Principal) -> Actor:
     """The caller as the audit trail names it, with the request id that ties log and trail."""
-    return Actor(principal.name, principal.role.name.lower(), getattr(request.state, "request_id", None))
+    return Actor(principal.name, principal.role.value, getattr(request.state, "request_id", None))

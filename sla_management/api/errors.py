@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from sla_management.domain.limits import ECHO_MAX_CHARS
 from sla_management.errors import Conflict, Invalid, NotFound, QueryRejected, ResultShapeError, Unavailable
 
 log = structlog.get_logger(__name__)
@@ -37,7 +38,18 @@ _TITLES = {
 _PLACES = ("path", "query", "header", "body")
 
 
+# Messages quote input through `limits.echo`; this catches any that does not.
+DETAIL_MAX_CHARS = 1000
+_ERRORS_MAX = 50
+
+
+def _cut(text: str, limit: int = ECHO_MAX_CHARS) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}…"
+
+
 def problem(status: int, detail: str, *, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+    if len(detail) > DETAIL_MAX_CHARS:
+        detail = f"{detail[: DETAIL_MAX_CHARS - 1]}…"
     body = {
         "type": "about:blank",
         "title": _TITLES.get(status, "Error"),
@@ -76,15 +88,24 @@ def unprocessable(errors: list[dict[str, Any]]) -> JSONResponse:
 def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # A location can hold input (a label's key): it is cut like any echoed input.
         errors = [
-            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-            for e in exc.errors()
+            {
+                "loc": [p if isinstance(p, int) else _cut(str(p)) for p in e.get("loc", ())],
+                "msg": _cut(str(e.get("msg", "")), DETAIL_MAX_CHARS),
+                "type": e.get("type", ""),
+            }
+            for e in exc.errors()[:_ERRORS_MAX]
         ]
         return unprocessable(errors)
 
     @app.exception_handler(Invalid)
     async def invalid(_: Request, exc: Invalid) -> JSONResponse:
-        return unprocessable([{"loc": _loc(exc.field), "msg": exc.message, "type": "value_error"}])
+        if not exc.field:  # about the request as a whole
+            return problem(422, exc.message)
+        return unprocessable(
+            [{"loc": _loc(exc.field), "msg": _cut(exc.message, DETAIL_MAX_CHARS), "type": "value_error"}]
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

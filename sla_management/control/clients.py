@@ -13,19 +13,22 @@ from dataclasses import dataclass, field
 
 from temporalio.client import Client
 
-from sla_management.adapters.active_freezes import ActiveFreezes
 from sla_management.adapters.cache import BudgetCache
 from sla_management.adapters.postgres import (
     AuditRepository,
+    BreakGlassRepository,
     BudgetRepository,
     Database,
+    ExceptionRepository,
     FreezeRepository,
+    NotificationRepository,
     OutboxRepository,
     PolicyRepository,
     SLORepository,
     TelemetryRepository,
     ViolationRepository,
 )
+from sla_management.adapters.postgres.active_freezes import ActiveFreezes
 from sla_management.adapters.prometheus import PrometheusClient
 from sla_management.config import Settings
 from sla_management.errors import TemporalUnavailable
@@ -44,6 +47,9 @@ class Clients:
     budgets: BudgetRepository = field(init=False)
     policies: PolicyRepository = field(init=False)
     freezes: FreezeRepository = field(init=False)
+    exceptions: ExceptionRepository = field(init=False)
+    notifications: NotificationRepository = field(init=False)
+    break_glass: BreakGlassRepository = field(init=False)
     violations: ViolationRepository = field(init=False)
     audit: AuditRepository = field(init=False)
     outbox: OutboxRepository = field(init=False)
@@ -56,6 +62,9 @@ class Clients:
         self.budgets = BudgetRepository(self.db)
         self.policies = PolicyRepository(self.db)
         self.freezes = FreezeRepository(self.db)
+        self.exceptions = ExceptionRepository(self.db)
+        self.notifications = NotificationRepository(self.db)
+        self.break_glass = BreakGlassRepository(self.db)
         self.violations = ViolationRepository(self.db)
         self.audit = AuditRepository(self.db)
         self.outbox = OutboxRepository(self.db)

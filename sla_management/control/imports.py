@@ -15,6 +15,7 @@ from sla_management.control.audit import Actor
 from sla_management.control.clients import Clients
 from sla_management.control.slos import check_queries, create_slo, with_defaults
 from sla_management.domain.interop.common import Conversion, InteropError, Skipped
+from sla_management.domain.limits import name_key
 from sla_management.domain.slo import SLO, CamelModel, SLOSpec
 from sla_management.errors import Conflict, Invalid, Unavailable
 
@@ -37,8 +38,10 @@ async def _check(clients: Clients, spec: SLOSpec) -> SLOSpec:
     """What a create would check, creating nothing (a dry run)."""
     await check_queries(clients, with_defaults(clients, spec))
     taken = await clients.slos.all(namespace=spec.namespace)
-    if any(s.name == spec.name for s in taken):
-        raise Conflict(f"an SLO named {spec.name!r} already exists in namespace {spec.namespace!r}")
+    if any(name_key(s.name) == name_key(spec.name) for s in taken):
+        raise Conflict(
+            f"an SLO named {spec.name!r} (ignoring case) already exists in namespace {spec.namespace!r}"
+        )
     return spec
 
 

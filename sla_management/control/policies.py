@@ -11,6 +11,7 @@ from sla_management.control.audit import Actor
 from sla_management.control.clients import Clients
 from sla_management.control.lifecycle import store_then_announce
 from sla_management.control.slos import Applied
+from sla_management.domain.freeze import ExceptionEnd, ExceptionEnding
 from sla_management.domain.policy import Policy, PolicySpec
 from sla_management.domain.slo import ManagedBy
 from sla_management.errors import Conflict, Invalid, NotFound, TemporalUnavailable, Unavailable, echo
@@ -163,6 +164,17 @@ async def retire_policy(clients: Clients, policy_id: str, actor: Actor, *, via: 
     if policy is None:
         return  # never stored, or removed by an earlier attempt
     temporal = await clients.temporal()
+    # Exceptions granted against its freezes end with it: their expiry timers live in its workflow.
+    for exception in await clients.exceptions.open_ones():
+        if exception.policy_id == policy.id:
+            with contextlib.suppress(Conflict):  # ended meanwhile
+                await loops.end_exception(
+                    temporal,
+                    policy.id,
+                    ExceptionEnd(
+                        exception_id=exception.id, ended_by=actor.name, ending=ExceptionEnding.POLICY_DELETED
+                    ),
+                )
     await loops.stop(temporal, policy.workflow_id)
     for _ in range(3):
         held = [f for f in await clients.freezes.active() if f.policy_id == policy.id]

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 from urllib.parse import unquote
 
 from sla_management.demo.scenario import (
@@ -134,80 +135,83 @@ def _incident_json(incident: Incident) -> dict[str, object]:
     }
 
 
+class _Handler(BaseHTTPRequestHandler):
+    # Set per server by `_handler`: the http.server API builds one handler per request.
+    workload: ClassVar[DemoWorkload]
+    server_version = "sla-demo-exporter"
+
+    def log_message(self, format: str, *args: object) -> None:
+        # Prometheus scrapes every 15 s; only the control API is worth a log line.
+        if not self.path.startswith("/metrics"):
+            super().log_message(format, *args)
+
+    def _send(self, status: HTTPStatus, body: str, content_type: str) -> None:
+        data = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _json(self, status: HTTPStatus, payload: object) -> None:
+        self._send(status, json.dumps(payload) + "\n", "application/json")
+
+    def _service(self) -> str | None:
+        prefix = "/incident/"
+        if not self.path.startswith(prefix):
+            return None
+        return unquote(self.path[len(prefix) :].strip("/"))
+
+    def do_GET(self) -> None:
+        if self.path.split("?")[0] == "/metrics":
+            self._send(
+                HTTPStatus.OK,
+                self.workload.exposition(),
+                "text/plain; version=0.0.4; charset=utf-8",
+            )
+        elif self.path == "/incidents":
+            self._json(HTTPStatus.OK, [_incident_json(i) for i in self.workload.active()])
+        elif self.path == "/":
+            self._send(HTTPStatus.OK, (__doc__ or "").strip() + "\n", "text/plain")
+        else:
+            self._json(HTTPStatus.NOT_FOUND, {"detail": "not found"})
+
+    def do_POST(self) -> None:
+        service = self._service()
+        if service is None:
+            self._json(HTTPStatus.NOT_FOUND, {"detail": "not found"})
+            return
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(length) or b"{}")
+            error_rate = float(body.get("errorRate", 0.3))
+            minutes = float(body.get("minutes", 15))
+            incident = self.workload.start_incident(service, error_rate, minutes)
+        except KeyError:
+            self._json(
+                HTTPStatus.NOT_FOUND,
+                {"detail": f"unknown service {service!r}", "services": list(SERVICES)},
+            )
+        except (ValueError, TypeError, AttributeError) as exc:
+            self._json(HTTPStatus.UNPROCESSABLE_ENTITY, {"detail": str(exc)})
+        else:
+            self._json(HTTPStatus.CREATED, _incident_json(incident))
+
+    def do_DELETE(self) -> None:
+        service = self._service()
+        if service is None:
+            self._json(HTTPStatus.NOT_FOUND, {"detail": "not found"})
+            return
+        try:
+            ended = self.workload.calm(service)
+        except KeyError:
+            self._json(HTTPStatus.NOT_FOUND, {"detail": f"unknown service {service!r}"})
+        else:
+            self._json(HTTPStatus.OK, {"service": service, "ended": ended})
+
+
 def _handler(workload: DemoWorkload) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "sla-demo-exporter"
-
-        def log_message(self, format: str, *args: object) -> None:
-            # Prometheus scrapes every 15 s; only the control API is worth a log line.
-            if not self.path.startswith("/metrics"):
-                super().log_message(format, *args)
-
-        def _send(self, status: HTTPStatus, body: str, content_type: str) -> None:
-            data = body.encode()
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _json(self, status: HTTPStatus, payload: object) -> None:
-            self._send(status, json.dumps(payload) + "\n", "application/json")
-
-        def _service(self) -> str | None:
-            prefix = "/incident/"
-            if not self.path.startswith(prefix):
-                return None
-            return unquote(self.path[len(prefix) :].strip("/"))
-
-        def do_GET(self) -> None:
-            if self.path.split("?")[0] == "/metrics":
-                self._send(
-                    HTTPStatus.OK,
-                    workload.exposition(),
-                    "text/plain; version=0.0.4; charset=utf-8",
-                )
-            elif self.path == "/incidents":
-                self._json(HTTPStatus.OK, [_incident_json(i) for i in workload.active()])
-            elif self.path == "/":
-                self._send(HTTPStatus.OK, (__doc__ or "").strip() + "\n", "text/plain")
-            else:
-                self._json(HTTPStatus.NOT_FOUND, {"detail": "not found"})
-
-        def do_POST(self) -> None:
-            service = self._service()
-            if service is None:
-                self._json(HTTPStatus.NOT_FOUND, {"detail": "not found"})
-                return
-            try:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}")
-                error_rate = float(body.get("errorRate", 0.3))
-                minutes = float(body.get("minutes", 15))
-                incident = workload.start_incident(service, error_rate, minutes)
-            except KeyError:
-                self._json(
-                    HTTPStatus.NOT_FOUND,
-                    {"detail": f"unknown service {service!r}", "services": list(SERVICES)},
-                )
-            except (ValueError, TypeError, AttributeError) as exc:
-                self._json(HTTPStatus.UNPROCESSABLE_ENTITY, {"detail": str(exc)})
-            else:
-                self._json(HTTPStatus.CREATED, _incident_json(incident))
-
-        def do_DELETE(self) -> None:
-            service = self._service()
-            if service is None:
-                self._json(HTTPStatus.NOT_FOUND, {"detail": "not found"})
-                return
-            try:
-                ended = workload.calm(service)
-            except KeyError:
-                self._json(HTTPStatus.NOT_FOUND, {"detail": f"unknown service {service!r}"})
-            else:
-                self._json(HTTPStatus.OK, {"service": service, "ended": ended})
-
-    return Handler
+    return type("Handler", (_Handler,), {"workload": workload})
 
 
 @dataclass

@@ -264,7 +264,8 @@ def _requests(service: str, extra: str = "", fn: str = "rate") -> str:
 
 
 def demo_slos() -> list[dict[str, object]]:
-    """REST bodies (POST /api/v1/slos) of the SLOs watching the demo services."""
+    """REST bodies (POST /api/v1/slos) of the SLOs watching the demo services. Long because it is
+    data: one literal body per demo SLO, each shape of SLI once."""
     return [
         {
             "name": "checkout-availability",

@@ -11,9 +11,31 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Protocol, Self
 
-from pydantic import Field, model_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from sla_management.domain.budget import BudgetStatus, BurnLevel, ErrorBudget
+from sla_management.domain.channels import NotifyTarget
+from sla_management.domain.limits import (
+    NAME_MAX_CHARS,
+    SELECTOR_ITEMS_MAX,
+    Description,
+    Finite,
+    Labels,
+    Name,
+    Namespace,
+    StrictBool,
+    StrictInt,
+)
 from sla_management.domain.slo import CamelModel, ManagedBy
 
 
@@ -44,10 +66,10 @@ class Selectable(Protocol):
 class SLOSelector(CamelModel):
     """Narrows the SLOs a policy watches; every given list must match (lists are ORs)."""
 
-    service_names: list[str] = Field(default_factory=list)
-    namespaces: list[str] = Field(default_factory=list)
-    layers: list[str] = Field(default_factory=list)
-    labels: dict[str, str] = Field(default_factory=dict)
+    service_names: Annotated[list[Name], Field(max_length=SELECTOR_ITEMS_MAX)] = Field(default_factory=list)
+    namespaces: Annotated[list[Namespace], Field(max_length=SELECTOR_ITEMS_MAX)] = Field(default_factory=list)
+    layers: Annotated[list[Name], Field(max_length=SELECTOR_ITEMS_MAX)] = Field(default_factory=list)
+    labels: Labels = Field(default_factory=dict)
 
     def matches(self, slo: Selectable) -> bool:
         return (
@@ -58,25 +80,56 @@ class SLOSelector(CamelModel):
         )
 
 
-Percent = Annotated[float, Field(ge=0, le=100)]
+Percent = Annotated[Finite, Field(ge=0, le=100)]
+
+
+def _distinct(actions: list[Action]) -> list[Action]:
+    repeated = sorted({a.value for a in actions if actions.count(a) > 1})
+    if repeated:
+        raise ValueError(f"each action at most once ({', '.join(repeated)} is repeated)")
+    return actions
+
+
+# The namespace or the service; which of the two is checked with the scope.
+PolicyTarget = Annotated[str, StringConstraints(max_length=NAME_MAX_CHARS)]
+_TARGET_RULES = {Scope.NAMESPACE: TypeAdapter(Namespace), Scope.SERVICE: TypeAdapter(Name)}
 
 
 class PolicySpec(CamelModel):
     """REST body and `SLAPolicy` CRD spec. Omitted thresholds take the POLICY__ settings."""
 
-    name: Annotated[str, Field(min_length=1, max_length=200)]
+    name: Name
     scope: Scope
-    target: str = ""
-    actions: Annotated[list[Action], Field(min_length=1)] = Field(
+    target: PolicyTarget = ""
+    actions: Annotated[list[Action], Field(min_length=1), AfterValidator(_distinct)] = Field(
         default_factory=lambda: [Action.BLOCK_DEPLOY]
     )
     trigger_threshold_percent: Percent | None = None
-    auto_unfreeze: bool | None = None
+    auto_unfreeze: StrictBool | None = None
     unfreeze_threshold_percent: Percent | None = None
     slo_selector: SLOSelector | None = None
     trigger_on_burn_level: BurnLevel | None = None
-    min_freeze_minutes: Annotated[int, Field(ge=0, le=10080)] = 30
-    description: str | None = None
+    min_freeze_minutes: Annotated[StrictInt, Field(ge=0, le=10080)] = 30
+    # Longest freeze exception a responder may grant against this policy's freezes.
+    max_exception_minutes: Annotated[StrictInt, Field(ge=1, le=10080)] = 240
+    notify: Annotated[list[NotifyTarget], Field(max_length=10)] = Field(default_factory=list)
+    description: Description | None = None
+
+    @field_validator("target")
+    @classmethod
+    def _target_fits_scope(cls, target: str, info: ValidationInfo) -> str:
+        # The target is an SLO's namespace or service, so it follows the same rules.
+        # A service is trimmed as SLOs' services are; a namespace must already be a name.
+        scope = info.data.get("scope")
+        if scope is Scope.SERVICE:
+            target = target.strip()
+        rules = _TARGET_RULES.get(scope)  # type: ignore[arg-type]
+        if rules is not None and target:
+            try:
+                rules.validate_python(target)
+            except ValidationError as exc:
+                raise PydanticCustomError("target", exc.errors()[0]["msg"]) from None
+        return target
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -257,3 +310,25 @@ def band(policy: PolicySpec, obs: Observation | None) -> tuple[bool, bool, bool]
     if obs is None:
         return None
     return obs.has_data, _breaches(policy, obs) is not None, _recovered(policy, obs)
+
+
+# Statuses an SLO's watching policies tell their notify targets about, in order of gravity.
+_GRAVITY = {
+    BudgetStatus.HEALTHY: 0,
+    BudgetStatus.WARNING: 1,
+    BudgetStatus.CRITICAL: 2,
+    BudgetStatus.EXHAUSTED: 3,
+}
+
+
+def status_worsened(previous: Observation | None, now: Observation) -> bool:
+    """Whether the SLO just entered WARNING, CRITICAL or EXHAUSTED from a better status. A
+    status after missing data is no crossing (nobody knows what it crossed from), so an outage of
+    Prometheus does not notify anyone twice."""
+    after = _GRAVITY.get(now.status, 0)
+    if after == 0:
+        return False
+    if previous is None:
+        return True
+    before = _GRAVITY.get(previous.status)
+    return before is not None and after > before

@@ -10,8 +10,21 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
+
+from sla_management.domain.limits import (
+    TARGET_MAX,
+    Description,
+    Finite,
+    Labels,
+    MetricName,
+    Name,
+    Namespace,
+    Query,
+    StrictInt,
+)
 
 WINDOW_PLACEHOLDER = "{{.window}}"
 
@@ -68,11 +81,11 @@ class QueryUnit(StrEnum):
 
 
 class SLIQuery(CamelModel):
-    metric_name: str | None = Field(default=None, description="Descriptive only.")
-    query: str | None = None
-    error_query: str | None = None
-    good_query: str | None = None
-    total_query: str | None = None
+    metric_name: MetricName | None = Field(default=None, description="Descriptive only.")
+    query: Query | None = None
+    error_query: Query | None = None
+    good_query: Query | None = None
+    total_query: Query | None = None
 
     @model_validator(mode="after")
     def _one_shape(self) -> Self:
@@ -101,25 +114,43 @@ class SLIQuery(CamelModel):
         return SLIKind.THRESHOLD if threshold is not None else SLIKind.RATIO
 
 
-Target = Annotated[float, Field(gt=0, lt=1, description="Objective as a ratio, 0 < t < 1.")]
+def _objective(value: float) -> float:
+    if not 0 < value <= TARGET_MAX:
+        raise PydanticCustomError(
+            "target",
+            "must be the objective as a ratio (0.999 for 99.9 %), above 0 and at most {max} ({percent} %)",
+            {"max": TARGET_MAX, "percent": f"{TARGET_MAX * 100:g}"},
+        )
+    return value
+
+
+# At most five nines: see TARGET_MAX for why.
+Target = Annotated[
+    Finite,
+    Field(
+        description=f"Objective as a ratio, 0 < t <= {TARGET_MAX} (99.9 % is 0.999).",
+        json_schema_extra={"exclusiveMinimum": 0, "maximum": TARGET_MAX},
+    ),
+    AfterValidator(_objective),
+]
 
 
 class SLOSpec(CamelModel):
     """The user-owned part of an SLO: REST body and CRD spec."""
 
-    name: Annotated[str, Field(min_length=1, max_length=200)]
+    name: Name
     slo_type: SLOType
-    service_name: Annotated[str, Field(min_length=1, max_length=200)]
-    namespace: Annotated[str, Field(min_length=1, max_length=63)] = "default"
-    layer: str | None = None
-    description: str | None = None
-    labels: dict[str, str] = Field(default_factory=dict)
+    service_name: Name
+    namespace: Namespace = "default"
+    layer: Name | None = None
+    description: Description | None = None
+    labels: Labels = Field(default_factory=dict)
     target: Target
-    window_days: Annotated[int, Field(ge=1, le=90)] = 30
+    window_days: Annotated[StrictInt, Field(ge=1, le=90)] = 30
     sli_query: SLIQuery
-    threshold: float | None = None
+    threshold: Finite | None = None
     comparison: Comparison | None = None
-    timeslice_minutes: Annotated[int, Field(ge=1, le=1440)] = 5
+    timeslice_minutes: Annotated[StrictInt, Field(ge=1, le=1440)] = 5
     budgeting_method: BudgetingMethod | None = None
 
     @model_validator(mode="after")

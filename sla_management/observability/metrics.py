@@ -114,6 +114,17 @@ OUTBOX_OLDEST_AGE = Gauge(
 ALERTMANAGER_WEBHOOKS = Counter(
     "sla_alertmanager_webhooks_received_total", "Alertmanager webhook calls.", ["outcome"]
 )
+NOTIFICATIONS = Counter(
+    "sla_notifications_total",
+    "Notification deliveries by channel and outcome (sent, failed: retried later, dead: given up).",
+    ["channel", "outcome"],
+)
+NOTIFICATION_LATENCY = Histogram(
+    "sla_notification_latency_seconds",
+    "From the event (the freeze decision, the grant...) to the receiver's answer.",
+    ["channel"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600),
+)
 CACHE_REQUESTS = Counter("sla_cache_requests_total", "Budget cache look-ups.", ["outcome"])
 DEPENDENCY_UP = Gauge("sla_dependency_up", "1 when the dependency answered the last probe.", ["dependency"])
 

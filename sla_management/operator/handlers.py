@@ -24,6 +24,7 @@ from sla_management.control import freezes, policies, slos
 from sla_management.control.audit import OPERATOR
 from sla_management.control.clients import Clients
 from sla_management.control.slos import Applied
+from sla_management.domain.notices import Links
 from sla_management.domain.policy import policy_workflow_id
 from sla_management.domain.slo import ManagedBy, workflow_id_for
 from sla_management.errors import Conflict, DatabaseUnavailable, Invalid
@@ -298,6 +299,43 @@ async def refresh_policy_status(
     _patch_changes(status, desired, {}, patch, memo)
 
 
+# Break glass -------------------------------------------------------------------------------
+
+OVERRIDE = "neural-hive.io/freeze-override"
+
+
+async def notice_break_glass(
+    body: kopf.Body, meta: kopf.Meta, type: str | None, memo: kopf.Memo, **_: Any
+) -> None:
+    """A Deployment or StatefulSet carrying the break-glass annotation during a freeze is
+    recorded (audit entry, event, notification), once per object, override text and freeze.
+    An event handler, not a change handler: kopf writes nothing onto workloads (the freeze's
+    admission policy would refuse it anyway)."""
+    if type == "DELETED":
+        return
+    override = str((meta.get("annotations") or {}).get(OVERRIDE, "")).strip()
+    if not override:
+        return
+    workload = freezes.Workload(
+        kind=str(body.get("kind", "Deployment")),
+        namespace=str(meta.get("namespace", "")),
+        name=str(meta.get("name", "")),
+        uid=str(meta.get("uid", "")),
+        labels=dict(meta.get("labels") or {}),
+    )
+    settings = _settings(memo)
+    links = Links(
+        console_url=settings.notifications.console_url,
+        temporal_ui_url=settings.notifications.temporal_ui_url,
+        temporal_namespace=settings.temporal.namespace,
+    )
+    try:
+        await freezes.record_break_glass(_clients(memo), workload, override, links)
+    except UNAVAILABLE as exc:
+        # Seen again at the next watch event or operator restart; nothing is lost but time.
+        raise kopf.TemporaryError(str(exc), delay=settings.operator.retry_delay_seconds) from exc
+
+
 # Operator lifecycle ------------------------------------------------------------------------
 
 
@@ -351,5 +389,9 @@ def build_registry(config: OperatorSettings) -> kopf.OperatorRegistry:
         kopf.on.delete(GROUP, VERSION, plural, registry=registry)(delete)
         kopf.timer(GROUP, VERSION, plural, interval=config.status_interval_seconds, registry=registry)(
             refresh
+        )
+    for workloads in ("deployments", "statefulsets"):
+        kopf.on.event("apps", "v1", workloads, annotations={OVERRIDE: kopf.PRESENT}, registry=registry)(
+            notice_break_glass
         )
     return registry

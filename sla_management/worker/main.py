@@ -15,14 +15,19 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from sla_management.activities.budget import BudgetActivities, SLIActivities
+from sla_management.activities.exceptions import ExceptionActivities
 from sla_management.activities.freeze import FreezeActivities
+from sla_management.activities.notices import Herald
 from sla_management.adapters.kafka import KafkaPublisher, OutboxRelay
+from sla_management.adapters.notify import NotificationRelay, SecretKeyReader, Secrets
 from sla_management.config import Settings
 from sla_management.control import budgets
 from sla_management.control.clients import Clients
 from sla_management.control.fanout import PolicyDirectory, PolicyFanOut
 from sla_management.control.gauges import dependency_refresher
 from sla_management.control.lifecycle import ensure_loops
+from sla_management.domain.channels import SecretKeyRef
+from sla_management.domain.notices import Links
 from sla_management.errors import DatabaseUnavailable
 from sla_management.observability.activities import ActivityTelemetryInterceptor
 from sla_management.observability.tracing import configure_tracing, shutdown_tracing
@@ -45,19 +50,59 @@ def build_enforcer(settings: Settings) -> KubernetesEnforcer | None:
     return KubernetesEnforcer.from_config(k8s.api_url, token=k8s.token, verify_ssl=k8s.verify_ssl)
 
 
+def links(settings: Settings) -> Links:
+    n = settings.notifications
+    return Links(
+        console_url=n.console_url,
+        temporal_ui_url=n.temporal_ui_url,
+        temporal_namespace=settings.temporal.namespace,
+    )
+
+
+def secret_reader(settings: Settings, enforcer: KubernetesEnforcer | None) -> SecretKeyReader | None:
+    """Reads notify targets' `secretKeyRef`s from the worker's namespace (or the one set)."""
+    if enforcer is None:
+        return None
+    namespace = settings.kubernetes.secrets_namespace or _pod_namespace()
+
+    async def read(ref: SecretKeyRef) -> str:
+        return await enforcer.read_secret(namespace, ref.name, ref.key)
+
+    return read
+
+
+def _pod_namespace() -> str:
+    try:
+        with open("/var/run/secrets/kubernetes.io/serviceaccount/namespace") as f:
+            return f.read().strip() or "default"
+    except OSError:
+        return "default"
+
+
 async def build_worker(
     clients: Clients,
     *,
     relay: OutboxRelay | None,
+    notifier: NotificationRelay | None = None,
     enforcer: KubernetesEnforcer | None = None,
     task_queue: str | None = None,
 ) -> Worker:
     settings = clients.settings
     temporal = await clients.temporal()
     queue = task_queue or settings.temporal.task_queue
-    published = relay.wake if relay is not None else None
+
+    def published() -> None:
+        # New outbox rows: Kafka events, and perhaps notifications.
+        if relay is not None:
+            relay.wake()
+        if notifier is not None:
+            notifier.wake()
+
+    herald = Herald(clients.policies, links(settings))
     sli = SLIActivities(clients.prometheus)
-    fan_out = PolicyFanOut(temporal, PolicyDirectory(clients.policies), queue)
+    fan_out = PolicyFanOut(
+        temporal, PolicyDirectory(clients.policies), queue, clients.notifications, herald.links
+    )
     budget = BudgetActivities(
         clients.budgets, clients.cache, settings.kafka, published=published, fan_out=fan_out
     )
@@ -65,9 +110,18 @@ async def build_worker(
         slos=clients.slos,
         budgets=clients.budgets,
         freezes=clients.freezes,
+        exceptions=clients.exceptions,
         audit=clients.audit,
         kafka=settings.kafka,
+        herald=herald,
         enforcer=enforcer,
+        published=published,
+    )
+    exceptions = ExceptionActivities(
+        exceptions=clients.exceptions,
+        audit=clients.audit,
+        kafka=settings.kafka,
+        herald=herald,
         published=published,
     )
     return Worker(
@@ -90,6 +144,8 @@ async def build_worker(
             freezes.close_freeze,
             freezes.rescope_freeze,
             freezes.enforce_freezes,
+            exceptions.open_exception,
+            exceptions.close_exception,
         ],
         max_concurrent_activities=settings.worker.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.worker.max_concurrent_workflow_tasks,
@@ -117,12 +173,17 @@ async def run_worker(settings: Settings) -> None:
     clients = Clients.open(settings, temporal=await connect(settings))
     publisher = KafkaPublisher(settings.kafka)
     relay = OutboxRelay(clients.outbox, publisher, settings.kafka)
+    enforcer = build_enforcer(settings)
+    notifier = NotificationRelay(
+        clients.notifications, settings.notifications, Secrets(secret_reader(settings, enforcer))
+    )
     telemetry = dependency_refresher(clients)
-    worker = await build_worker(clients, relay=relay, enforcer=build_enforcer(settings))
+    worker = await build_worker(clients, relay=relay, notifier=notifier, enforcer=enforcer)
     log.info("worker starting", task_queue=settings.temporal.task_queue, temporal=settings.temporal.address)
     try:
         async with asyncio.TaskGroup() as group:
             group.create_task(relay.run())
+            group.create_task(notifier.run())
             group.create_task(prune_history(clients))
             group.create_task(telemetry.run())
             group.create_task(ensure_loops(clients))
@@ -132,4 +193,5 @@ async def run_worker(settings: Settings) -> None:
         shutdown_tracing()
         with contextlib.suppress(Exception):
             await publisher.aclose()
+        await notifier.aclose()
         await clients.aclose()

@@ -34,7 +34,7 @@ from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from sla_management.config import Settings, TemporalSettings
 from sla_management.domain.budget import ErrorBudget
-from sla_management.domain.freeze import FreezeEvent
+from sla_management.domain.freeze import ExceptionEnd, FreezeEvent, FreezeException
 from sla_management.domain.policy import Observation, Policy, policy_workflow_id
 from sla_management.domain.slo import SLO, workflow_id_for
 from sla_management.errors import Conflict, NotFound, TemporalUnavailable, WorkflowUnreachable
@@ -246,6 +246,30 @@ async def resolve_freeze(client: Client, policy_id: str, request: ResolveRequest
         if exc.status is RPCStatusCode.NOT_FOUND:
             raise Conflict(f"the workflow of policy {policy_id} is not running") from exc
         raise _unavailable("resolve the freeze", exc) from exc
+
+
+async def grant_exception(client: Client, policy_id: str, exception: FreezeException) -> FreezeException:
+    handle = client.get_workflow_handle(policy_workflow_id(policy_id))
+    try:
+        return await handle.execute_update(PolicyWorkflow.grant_exception, exception)
+    except WorkflowUpdateFailedError as exc:
+        raise Conflict(f"the exception cannot be granted: {exc.cause}") from exc
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.NOT_FOUND:
+            raise Conflict(f"the workflow of policy {policy_id} is not running") from exc
+        raise _unavailable("grant the exception", exc) from exc
+
+
+async def end_exception(client: Client, policy_id: str, end: ExceptionEnd) -> FreezeException:
+    handle = client.get_workflow_handle(policy_workflow_id(policy_id))
+    try:
+        return await handle.execute_update(PolicyWorkflow.end_exception, end)
+    except WorkflowUpdateFailedError as exc:
+        raise Conflict(f"the exception cannot be ended: {exc.cause}") from exc
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.NOT_FOUND:
+            raise Conflict(f"the workflow of policy {policy_id} is not running") from exc
+        raise _unavailable("end the exception", exc) from exc
 
 
 async def policy_state(client: Client, policy_id: str) -> PolicyState:

@@ -1,4 +1,5 @@
-"""Inputs and state of the SLO workflow and its activities (one pydantic model each)."""
+"""Inputs and state of the workflows (one pydantic model each); the activities' own inputs are
+in `activities/models.py`."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from pydantic import Field, model_validator
 
 from sla_management.config import Settings
 from sla_management.domain.budget import BudgetStatus, BurnLevel, ErrorBudget
-from sla_management.domain.freeze import FreezeEvent
-from sla_management.domain.plan import Ledger, QueryPlan
+from sla_management.domain.freeze import FreezeEvent, FreezeException
+from sla_management.domain.plan import Ledger
 from sla_management.domain.policy import Decision, Observation, Policy
 from sla_management.domain.slo import SLO, CamelModel
 from sla_management.domain.windows import Thresholds
@@ -83,30 +84,15 @@ class SLOWorkflowInput(CamelModel):
     state: LoopState | None = None
 
 
-class QuerySLIInput(CamelModel):
-    slo_id: str
-    plan: QueryPlan
-
-
-class RecordBudgetInput(CamelModel):
-    budget: ErrorBudget
-    event_id: str
-    write_history: bool
-    previous: Observation | None = None
-    # What freeze policies need to know whether they watch this SLO.
-    slo_name: str = ""
-    layer: str | None = None
-    labels: dict[str, str] = Field(default_factory=dict)
-    # After a definition change every watching policy hears the new budget, band change or not.
-    notify_policies: bool = False
-
-
 class PolicyState(CamelModel):
     observations: dict[str, Observation] = Field(default_factory=dict)
     freeze: FreezeEvent | None = None
     suppressed_until: datetime | None = None
     loaded: bool = False
     last_decision: Decision | None = None
+    # Freeze exceptions granted against this policy's freezes and not ended yet, by id: the
+    # workflow ends each at its expiry, on a durable timer.
+    exceptions: dict[str, FreezeException] = Field(default_factory=dict)
 
 
 class PolicyWorkflowInput(CamelModel):
@@ -118,13 +104,5 @@ class ResolveRequest(CamelModel):
     resolved_by: Annotated[str, Field(min_length=1, max_length=200)]
     reason: Annotated[str, Field(min_length=1, max_length=2000)]
     event_id: str | None = None
-
-
-class EnforceInput(CamelModel):
-    namespaces: list[str]
-    service: str | None = None
-
-
-class EnforceResult(CamelModel):
-    touched: list[str] = Field(default_factory=list)
-    skipped: str | None = None
+    # How long the policy may not freeze again; None: its minFreezeMinutes.
+    hold_minutes: Annotated[int | None, Field(ge=0, le=10080)] = None

@@ -18,11 +18,18 @@ from temporalio.common import RetryPolicy, SearchAttributeKey
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from sla_management.activities.exceptions import ExceptionActivities
     from sla_management.activities.freeze import FreezeActivities
-    from sla_management.domain.freeze import FreezeEvent, freeze_namespaces
+    from sla_management.activities.models import EnforceInput, ExceptionClosing
+    from sla_management.domain.freeze import (
+        ExceptionEnd,
+        ExceptionEnding,
+        FreezeEvent,
+        FreezeException,
+        freeze_namespaces,
+    )
     from sla_management.domain.policy import Decision, Observation, Policy, Scope, Verdict, decide
     from sla_management.workflows.models import (
-        EnforceInput,
         PolicyState,
         PolicyWorkflowInput,
         ResolveRequest,
@@ -61,13 +68,16 @@ class PolicyWorkflow:
                 self._state.loaded = True
             self._dirty = False
             async with self._lock:
+                await self._expire_exceptions()
                 decision = await self._evaluate()
             if workflow.info().is_continue_as_new_suggested():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(PolicyWorkflowInput(policy=self._policy, state=self._state))
             timeout: timedelta | None = None
-            if decision.recheck_at is not None:
-                timeout = max(decision.recheck_at - workflow.now(), timedelta(seconds=1))
+            wake_at = [decision.recheck_at] if decision.recheck_at is not None else []
+            wake_at += [e.expires_at for e in self._state.exceptions.values()]
+            if wake_at:
+                timeout = max(min(wake_at) - workflow.now(), timedelta(seconds=1))
             try:
                 await workflow.wait_condition(lambda: self._dirty or self._reload, timeout=timeout)
             except TimeoutError:
@@ -106,7 +116,10 @@ class PolicyWorkflow:
                 raise ApplicationError("the policy has no active freeze", type="NoActiveFreeze")
             closed = await self._release(request.resolved_by, request.reason)
             # Resolved by hand: let the team deploy for a while before re-checking the budget.
-            self._state.suppressed_until = workflow.now() + timedelta(minutes=self._policy.min_freeze_minutes)
+            hold = (
+                request.hold_minutes if request.hold_minutes is not None else self._policy.min_freeze_minutes
+            )
+            self._state.suppressed_until = workflow.now() + timedelta(minutes=hold)
             self._dirty = True
             return closed
 
@@ -117,6 +130,35 @@ class PolicyWorkflow:
             raise ValueError("the policy has no active freeze")
         if request.event_id and request.event_id != freeze.id:
             raise ValueError(f"freeze {request.event_id} is not the policy's active freeze")
+
+    @workflow.update
+    async def grant_exception(self, exception: FreezeException) -> FreezeException:
+        """Record the exception and let its deploys through in Kubernetes; it ends by itself at
+        `expiresAt` (the run loop's timer), or earlier by `end_exception`."""
+        async with self._lock:
+            stored = await self._call(ExceptionActivities.open_exception, exception, timeout=30)
+            self._state.exceptions[stored.id] = stored
+            await self._enforce_exception(stored)
+            self._dirty = True  # the loop re-arms its timer for the new expiry
+            return stored
+
+    @grant_exception.validator
+    def _validate_grant(self, exception: FreezeException) -> None:
+        longest = timedelta(minutes=self._policy.max_exception_minutes)
+        if exception.expires_at - exception.granted_at > longest:
+            raise ValueError(f"an exception may last at most {self._policy.max_exception_minutes} minutes")
+        if exception.policy_id != self._policy.id:
+            raise ValueError("the exception belongs to another policy")
+
+    @workflow.update
+    async def end_exception(self, end: ExceptionEnd) -> FreezeException:
+        async with self._lock:
+            return await self._end_exception(end.exception_id, end.ended_by, end.ending)
+
+    @end_exception.validator
+    def _validate_end(self, end: ExceptionEnd) -> None:
+        if end.exception_id not in self._state.exceptions:
+            raise ValueError(f"exception {end.exception_id} is not in force under this policy")
 
     @workflow.query
     def state(self) -> PolicyState:
@@ -186,6 +228,31 @@ class PolicyWorkflow:
         workflow.upsert_search_attributes([FREEZE_ACTIVE.value_set(False)])
         await self._enforce(closed)
         return closed
+
+    async def _expire_exceptions(self) -> None:
+        now = workflow.now()
+        for exception in sorted(self._state.exceptions.values(), key=lambda e: e.expires_at):
+            if exception.expires_at <= now:
+                await self._end_exception(exception.id, "system", ExceptionEnding.EXPIRED)
+
+    async def _end_exception(self, exception_id: str, by: str, ending: ExceptionEnding) -> FreezeException:
+        exception = self._state.exceptions[exception_id]
+        closing = ExceptionClosing(
+            exception_id=exception_id, ended_by=by, ending=ending, ended_at=workflow.now()
+        )
+        closed = await self._call(ExceptionActivities.close_exception, closing, timeout=30)
+        del self._state.exceptions[exception_id]
+        await self._enforce_exception(exception)
+        return closed or exception.model_copy(
+            update={"ended_at": closing.ended_at, "ended_by": by, "ending": ending}
+        )
+
+    async def _enforce_exception(self, exception: FreezeException) -> None:
+        await self._call(
+            FreezeActivities.enforce_freezes,
+            EnforceInput(namespaces=[exception.namespace], service=exception.service),
+            timeout=60,
+        )
 
     async def _enforce(self, event: FreezeEvent) -> None:
         if not event.blocks:

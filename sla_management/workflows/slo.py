@@ -19,6 +19,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_
 
 with workflow.unsafe.imports_passed_through():
     from sla_management.activities.budget import BudgetActivities, SLIActivities
+    from sla_management.activities.models import QuerySLIInput, RecordBudgetInput
     from sla_management.domain.budget import ErrorBudget, Measurements, budget_of, unreadable
     from sla_management.domain.plan import fold_results, plan_queries
     from sla_management.domain.policy import Observation
@@ -26,8 +27,6 @@ with workflow.unsafe.imports_passed_through():
     from sla_management.workflows.models import (
         LoopParams,
         LoopState,
-        QuerySLIInput,
-        RecordBudgetInput,
         SLOWorkflowInput,
     )
 

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from sla_management.adapters.active_freezes import APPLICATION_NAME, ActiveFreezes
 from sla_management.adapters.postgres import Database, FreezeRepository
+from sla_management.adapters.postgres.active_freezes import APPLICATION_NAME, ActiveFreezes
 from sla_management.config import Settings
 from sla_management.domain.freeze import FreezeEvent
 from sla_management.domain.policy import Scope

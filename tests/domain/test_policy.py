@@ -118,6 +118,9 @@ def test_valid_policy_specs(raw: dict[str, Any]) -> None:
     PolicySpec.model_validate(raw)
 
 
+DNS = "must be a Kubernetes namespace name (DNS-1123 label)"
+
+
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
@@ -167,11 +170,85 @@ def test_valid_policy_specs(raw: dict[str, Any]) -> None:
         pytest.param(body(name=""), "name", id="an empty name"),
         pytest.param(body(freezeThreshold=20), "freezeThreshold", id="an unknown field is not ignored"),
         pytest.param(body(sloSelector={"service": "a"}), "sloSelector.service", id="an unknown selector key"),
+        pytest.param(
+            body(target="Probe NS/../!"), f"target\n  {DNS}", id="a namespace target that is no name"
+        ),
+        pytest.param(body(target="Shop"), f"target\n  {DNS}", id="a namespace target in upper case"),
+        pytest.param(
+            body(scope="SERVICE", target="  "), "a SERVICE policy needs a target", id="a blank service target"
+        ),
+        pytest.param(
+            body(scope="SERVICE", target="a\x00"),
+            "target\n  must not contain control characters",
+            id="NUL in a service target",
+        ),
+        pytest.param(body(name="  "), "name\n  must not be empty or blank", id="a whitespace-only name"),
+        pytest.param(body(name="p\x00"), "name\n  must not contain control characters", id="NUL in the name"),
+        pytest.param(
+            body(actions=["BLOCK_DEPLOY", "ALERT_ONLY", "BLOCK_DEPLOY"]),
+            "each action at most once (BLOCK_DEPLOY is repeated)",
+            id="an action listed twice",
+        ),
+        pytest.param(
+            body(autoUnfreeze="true"),
+            "autoUnfreeze\n  Input should be a valid boolean",
+            id="a boolean as a string",
+        ),
+        pytest.param(
+            body(autoUnfreeze=1), "autoUnfreeze\n  Input should be a valid boolean", id="a boolean as 1"
+        ),
+        pytest.param(
+            body(minFreezeMinutes="30"),
+            "minFreezeMinutes\n  Input should be a valid integer",
+            id="minutes as a string",
+        ),
+        pytest.param(
+            body(minFreezeMinutes=True),
+            "minFreezeMinutes\n  Input should be a valid integer",
+            id="minutes true",
+        ),
+        pytest.param(
+            body(triggerThresholdPercent="20"),
+            "triggerThresholdPercent\n  Input should be a valid number",
+            id="a percentage as a string",
+        ),
+        pytest.param(
+            body(triggerThresholdPercent=float("nan")),
+            "triggerThresholdPercent\n  Input should be a finite number",
+            id="a NaN percentage",
+        ),
+        pytest.param(
+            body(description="d" * 4097),
+            "description\n  String should have at most 4096",
+            id="a 4 KB description",
+        ),
+        pytest.param(
+            body(sloSelector={"namespaces": ["SHOP"]}),
+            f"sloSelector.namespaces.0\n  {DNS}",
+            id="a selector namespace in upper case",
+        ),
+        pytest.param(
+            body(sloSelector={"serviceNames": ["a"] * 65}),
+            "sloSelector.serviceNames\n  List should have at most 64 items",
+            id="a selector of 65 services",
+        ),
+        pytest.param(
+            body(sloSelector={"labels": {"k": "v" * 257}}),
+            "at most 256 characters",
+            id="a long selector label",
+        ),
     ],
 )
 def test_invalid_policy_specs(raw: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=re.escape(message)):
         PolicySpec.model_validate(raw)
+
+
+def test_names_and_targets_are_trimmed() -> None:
+    spec = PolicySpec.model_validate(body(name=" orchestration ", scope="SERVICE", target=" checkout\t"))
+    assert (spec.name, spec.target) == ("orchestration", "checkout")
+    with pytest.raises(ValidationError, match=re.escape(DNS)):
+        PolicySpec.model_validate(body(target=" shop"))
 
 
 def test_spec_example_reads_and_writes_camel_case() -> None:
@@ -196,6 +273,8 @@ def test_spec_example_reads_and_writes_camel_case() -> None:
         "sloSelector": None,
         "triggerOnBurnLevel": None,
         "minFreezeMinutes": 30,
+        "maxExceptionMinutes": 240,
+        "notify": [],
         "description": None,
     }
     assert PolicySpec.model_validate(out) == parsed

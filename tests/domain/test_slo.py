@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from sla_management.domain.limits import query_shape
 from sla_management.domain.slo import (
     SLO,
     BudgetingMethod,
@@ -20,6 +21,8 @@ ERRORS = "sum(increase(http_requests_total{code=~'5..'}[{{.window}}]))"
 GOOD = "sum(increase(http_requests_total{code!~'5..'}[{{.window}}]))"
 TOTAL = "sum(increase(http_requests_total[{{.window}}]))"
 RATIO = "avg_over_time(checkout:good_ratio[{{.window}}])"
+TARGET_RULE = "target\n  must be the objective as a ratio (0.999 for 99.9 %), above 0 and at most 0.99999"
+NAMESPACE_RULE = "namespace\n  must be a Kubernetes namespace name (DNS-1123 label)"
 LATENCY = "histogram_quantile(0.99, sum by (le) (rate(http_duration_seconds_bucket[{{.window}}])))"
 
 
@@ -131,13 +134,125 @@ def test_valid_spec(
 @pytest.mark.parametrize(
     ("raw", "reason"),
     [
-        pytest.param(body(target=0), "target\n  Input should be greater than 0", id="target 0 is refused"),
-        pytest.param(body(target=1), "target\n  Input should be less than 1", id="target 1 leaves no budget"),
+        pytest.param(body(target=0), TARGET_RULE, id="target 0 is refused"),
+        pytest.param(body(target=1), TARGET_RULE, id="target 1 leaves no budget"),
+        pytest.param(body(target=1.5), TARGET_RULE, id="target 1.5 is not a ratio"),
+        pytest.param(body(target=99.9), TARGET_RULE, id="a percentage is not a ratio"),
+        pytest.param(body(target=0.999991), TARGET_RULE, id="more than five nines is refused"),
         pytest.param(
-            body(target=1.5), "target\n  Input should be less than 1", id="target 1.5 is not a ratio"
+            body(target=0.9999999999999999), TARGET_RULE, id="a target a float away from 1 is refused"
+        ),
+        pytest.param(body(target=float("nan")), "target\n  Input should be a finite number", id="target NaN"),
+        pytest.param(body(target=True), "target\n  Input should be a valid number", id="target true"),
+        pytest.param(
+            body(target="0.99"), "target\n  Input should be a valid number", id="target as a string"
         ),
         pytest.param(
-            body(target=99.9), "target\n  Input should be less than 1", id="a percentage is not a ratio"
+            body(windowDays="30"),
+            "windowDays\n  Input should be a valid integer",
+            id="windowDays as a string",
+        ),
+        pytest.param(
+            body(windowDays=True), "windowDays\n  Input should be a valid integer", id="windowDays true"
+        ),
+        pytest.param(
+            body(windowDays=30.0), "windowDays\n  Input should be a valid integer", id="windowDays 30.0"
+        ),
+        pytest.param(
+            body(sliQuery={"query": LATENCY}, threshold="0.3"),
+            "threshold\n  Input should be a valid number",
+            id="threshold as a string",
+        ),
+        pytest.param(
+            body(sliQuery={"query": LATENCY}, threshold=True),
+            "threshold\n  Input should be a valid number",
+            id="threshold true",
+        ),
+        pytest.param(
+            body(sliQuery={"query": LATENCY}, threshold=float("nan")),
+            "threshold\n  Input should be a finite number",
+            id="threshold NaN",
+        ),
+        pytest.param(
+            body(sliQuery={"query": LATENCY}, threshold=float("-inf")),
+            "threshold\n  Input should be a finite number",
+            id="threshold -Inf",
+        ),
+        pytest.param(
+            body(sliQuery={"query": LATENCY}, threshold=0.3, timesliceMinutes="5"),
+            "timesliceMinutes\n  Input should be a valid integer",
+            id="timesliceMinutes as a string",
+        ),
+        pytest.param(
+            body(namespace="Probe NS/../!"), NAMESPACE_RULE, id="a namespace with spaces and slashes"
+        ),
+        pytest.param(body(namespace="Shop"), NAMESPACE_RULE, id="a namespace in upper case"),
+        pytest.param(body(namespace="-shop"), NAMESPACE_RULE, id="a namespace starting with a dash"),
+        pytest.param(body(namespace=""), NAMESPACE_RULE, id="an empty namespace"),
+        pytest.param(body(name="   "), "name\n  must not be empty or blank", id="a whitespace-only name"),
+        pytest.param(
+            body(serviceName="\t \n"),
+            "serviceName\n  must not be empty or blank",
+            id="a whitespace-only service",
+        ),
+        pytest.param(body(layer="  "), "layer\n  must not be empty or blank", id="a whitespace-only layer"),
+        pytest.param(
+            body(name="a" * 201), "name\n  String should have at most 200 characters", id="a long name"
+        ),
+        pytest.param(
+            body(name="check\x00out"), "name\n  must not contain control characters", id="NUL in a name"
+        ),
+        pytest.param(
+            body(name="check\nout"),
+            "name\n  must not contain control characters",
+            id="a line break in a name",
+        ),
+        pytest.param(
+            body(description="x\x00"), "description\n  must not contain NUL", id="NUL in the description"
+        ),
+        pytest.param(
+            body(description="x" * 4097),
+            "description\n  String should have at most 4096 characters",
+            id="a description over 4 KB",
+        ),
+        pytest.param(
+            body(labels={f"k{i}": "v" for i in range(33)}),
+            "labels\n  Dictionary should have at most 32 items",
+            id="more than 32 labels",
+        ),
+        pytest.param(
+            body(labels={"k": "v" * 257}),
+            "String should have at most 256 characters",
+            id="a long label value",
+        ),
+        pytest.param(
+            body(labels={"": "v"}), "String should have at least 1 character", id="an empty label key"
+        ),
+        pytest.param(body(labels={"k": "\x00"}), "must not contain control characters", id="NUL in a label"),
+        pytest.param(
+            body(sliQuery={"errorQuery": ERRORS + "\x00", "totalQuery": TOTAL}),
+            "sliQuery.errorQuery\n  the query contains NUL",
+            id="NUL in a query",
+        ),
+        pytest.param(
+            body(sliQuery={"errorQuery": "sum(rate(up[{{.window}}]))" + " + 0" * 5000, "totalQuery": TOTAL}),
+            "sliQuery.errorQuery\n  the query is 20,026 characters long; the limit is 8,192",
+            id="a 20 KB query",
+        ),
+        pytest.param(
+            body(sliQuery={"errorQuery": "sum(rate(up[{{.window}}]))" + " + 0" * 1500, "totalQuery": TOTAL}),
+            "sliQuery.errorQuery\n  the query has 1,500 operators; the limit is 128",
+            id="a chain of 1,500 additions",
+        ),
+        pytest.param(
+            body(sliQuery={"errorQuery": ERRORS, "totalQuery": "(" * 40 + TOTAL + ")" * 40}),
+            "sliQuery.totalQuery\n  the query nests brackets 43 deep; the limit is 32",
+            id="brackets 43 deep",
+        ),
+        pytest.param(
+            body(sliQuery={"query": "-" * 200 + "1"}, threshold=1),
+            "sliQuery.query\n  the query has 200 operators",
+            id="200 unary minuses",
         ),
         pytest.param(
             body(windowDays=0),
@@ -220,13 +335,9 @@ def test_valid_spec(
             "sliQuery.window\n  Extra inputs are not permitted",
             id="an unknown field inside sliQuery",
         ),
-        pytest.param(body(name=""), "name\n  String should have at least 1 character", id="an empty name"),
+        pytest.param(body(name=""), "name\n  must not be empty or blank", id="an empty name"),
         pytest.param(body(serviceName=None), "serviceName\n  Field required", id="a missing serviceName"),
-        pytest.param(
-            body(namespace="n" * 64),
-            "namespace\n  String should have at most 63 characters",
-            id="a namespace too long for Kubernetes",
-        ),
+        pytest.param(body(namespace="n" * 64), NAMESPACE_RULE, id="a namespace too long for Kubernetes"),
         pytest.param(
             body(sliQuery={"query": LATENCY}, threshold=0.3, timesliceMinutes=0),
             "timesliceMinutes\n  Input should be greater than or equal to 1",
@@ -329,3 +440,49 @@ def test_stored_slo_ignores_unknown_fields_and_names_its_workflow() -> None:
 )
 def test_comparison_holds(comparison: Comparison, value: float, threshold: float, holds: bool) -> None:
     assert comparison.holds(value, threshold) is holds
+
+
+def test_names_and_services_are_trimmed() -> None:
+    spec = SLOSpec.model_validate(body(name="  checkout  ", serviceName=" checkout\t", layer=" edge "))
+    assert (spec.name, spec.service_name, spec.layer) == ("checkout", "checkout", "edge")
+    with pytest.raises(ValidationError, match=re.escape(NAMESPACE_RULE)):
+        SLOSpec.model_validate(body(namespace=" shop"))
+
+
+def test_values_at_each_limit_are_accepted() -> None:
+    at_the_limit = "(" * 29 + "sum(rate(up[{{.window}}]))" + ")" * 29 + " + 1" * 128
+    spec = SLOSpec.model_validate(
+        body(
+            name="n" * 200,
+            namespace="a" * 61 + "-1",
+            target=0.99999,
+            description="d" * 4096,
+            labels={f"k{i:03d}" + "k" * 124: "v" * 256 for i in range(32)},
+            sliQuery={"errorQuery": at_the_limit, "totalQuery": TOTAL},
+        )
+    )
+    assert spec.target == 0.99999
+    # The largest definition the limits allow stays far below Temporal's 512 KB payload warning.
+    assert len(spec.model_dump_json(by_alias=True)) < 64_000
+
+
+def test_integers_are_numbers() -> None:
+    spec = SLOSpec.model_validate(body(sliQuery={"query": LATENCY}, threshold=250, sloType="LATENCY"))
+    assert spec.threshold == 250.0
+
+
+@pytest.mark.parametrize(
+    ("query", "nesting", "operators"),
+    [
+        pytest.param(ERRORS, 3, 0, id="label matchers are not operators"),
+        pytest.param("sum(rate(a[5m])) / sum(rate(b[5m])) > 1e-3", 3, 2, id="an exponent is no minus"),
+        pytest.param('up{job="a+b(c"} - 1', 1, 1, id="strings are skipped"),
+        pytest.param("a and b or c unless d", 0, 3, id="word operators"),
+        pytest.param("a >= 1 == bool 2", 0, 2, id="two-character comparisons count once"),
+        pytest.param("x # + - * (((\n+ 1", 0, 1, id="comments are skipped"),
+        pytest.param("-1", 0, 1, id="a unary minus counts"),
+        pytest.param("up[{{ .window }}]", 1, 0, id="the placeholder is no brace"),
+    ],
+)
+def test_query_shape(query: str, nesting: int, operators: int) -> None:
+    assert query_shape(query) == (nesting, operators)

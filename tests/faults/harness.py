@@ -29,11 +29,11 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 
+from sla_management.activities.models import RecordBudgetInput
 from sla_management.adapters.postgres import Database
 from sla_management.api.app import create_app
 from sla_management.config import Settings
 from sla_management.devstack import processes
-from sla_management.workflows.models import RecordBudgetInput
 from tests.conftest import ADMIN_HEADERS
 from tests.support.waiting import eventually
 

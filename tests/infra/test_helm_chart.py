@@ -154,6 +154,8 @@ def test_the_default_render_holds_the_whole_system(default_docs: list[Doc]) -> N
             "ClusterRole/sla-management-system-enforcer",
             "ClusterRoleBinding/sla-management-system-operator",
             "ClusterRoleBinding/sla-management-system-enforcer",
+            "Role/sla-management-system-notify-secrets",
+            "RoleBinding/sla-management-system-notify-secrets",
             "Service/sla-management-system",
             "Service/sla-management-system-worker-metrics",
             "Deployment/sla-management-system-api",
@@ -294,7 +296,7 @@ def test_an_unknown_role_fails_the_render() -> None:
         "secrets.staticTokens[0].role=root",
         f"secrets.staticTokens[0].tokenSha256={TOKEN_SHA}",
     )
-    assert "role must be viewer, editor or admin" in error
+    assert "role must be viewer, responder, editor or admin" in error
 
 
 def test_an_existing_secret_replaces_the_charts_own(production_docs: list[Doc]) -> None:
@@ -519,10 +521,27 @@ def test_rbac_is_the_infra_file_bound_to_the_releases_account(default_docs: list
         assert {(group, plural), (group, f"{plural}/status")} <= granted, plural
 
 
+def test_the_worker_reads_secrets_only_in_its_own_namespace(default_docs: list[Doc]) -> None:
+    [role] = by_kind(default_docs, "Role")
+    assert _rules(role) == [(("",), ("secrets",), ("get",))]
+    [binding] = by_kind(default_docs, "RoleBinding")
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": role["metadata"]["name"],
+    }
+    # Namespaced objects without a namespace: they land in the release's (helm install -n).
+    assert "namespace" not in role["metadata"] and "namespace" not in binding["metadata"]
+
+
 def test_rbac_follows_the_operators_namespaces() -> None:
     docs = render(set_values=["config.operator.namespaces={shop,payments}"])
     assert by_kind(docs, "ClusterRoleBinding") == []
-    bindings = {(b["metadata"]["namespace"], b["roleRef"]["name"]) for b in by_kind(docs, "RoleBinding")}
+    bindings = {
+        (b["metadata"]["namespace"], b["roleRef"]["name"])
+        for b in by_kind(docs, "RoleBinding")
+        if b["roleRef"]["kind"] == "ClusterRole"
+    }
     assert bindings == {
         (namespace, f"{RELEASE}-{role}")
         for namespace in ("shop", "payments")

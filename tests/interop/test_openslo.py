@@ -299,7 +299,44 @@ spec:
         pytest.param(
             {"objectives": [{"target": 0.99, "indicatorRef": "x"}]}, "composite SLOs", id="a composite SLO"
         ),
-        pytest.param({"objectives": [{"target": 1.5}]}, "not a valid SLO: target", id="a target over one"),
+        pytest.param(
+            {"objectives": [{"target": 1.5}]},
+            "target is a ratio and must be above 0 and below 1, e.g. 0.999 for 99.9 % (it is 1.5; a "
+            "percentage goes in targetPercent)",
+            id="a target over one",
+        ),
+        pytest.param(
+            {"objectives": [{"target": 0}]},
+            "target is a ratio and must be above 0 and below 1",
+            id="target 0",
+        ),
+        pytest.param({"objectives": [{"target": "high"}]}, "target 'high' is not a number", id="target text"),
+        pytest.param(
+            {"objectives": [{"target": 0.999999}]},
+            "an objective of 99.9999 % is above 99.999 %",
+            id="a target of six nines",
+        ),
+        pytest.param(
+            {"objectives": [{"targetPercent": 150}]},
+            "targetPercent is a percentage and must be below 100 (it is 150)",
+            id="targetPercent 150",
+        ),
+        pytest.param(
+            {"objectives": [{"targetPercent": "x"}]},
+            "targetPercent 'x' is not a percentage",
+            id="targetPercent text",
+        ),
+        pytest.param(
+            {"timeWindow": [{"duration": "120d", "isRolling": True}]},
+            "a 120d window is 120 days; windows here are 1 to 90 days",
+            id="120 days",
+        ),
+        pytest.param(
+            {"timeWindow": [{"duration": "0d", "isRolling": True}]},
+            "windows here are 1 to 90 days",
+            id="0 days",
+        ),
+        pytest.param({"service": "  "}, "serviceName: must not be empty or blank", id="a blank service"),
     ],
 )
 def test_skipped_slos(spec: dict[str, Any], reason: str) -> None:
@@ -352,3 +389,33 @@ def load_text(text: str) -> tuple[dict[str, SLOSpec], dict[str, str], dict[str, 
 def test_not_openslo(text: str) -> None:
     with pytest.raises(InteropError):
         import_openslo(text)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        pytest.param({"type": "Prometheus", "spec": ["sum(x)"]}, id="a list for the source spec"),
+        pytest.param({"metricSourceRef": "ds"}, id="a DataSource whose spec is a list"),
+    ],
+)
+def test_a_list_where_a_mapping_belongs_is_a_skip(source: dict[str, Any]) -> None:
+    data_source = {
+        "apiVersion": "openslo/v1",
+        "kind": "DataSource",
+        "metadata": {"name": "ds"},
+        "spec": ["x"],
+    }
+    slo = {
+        "apiVersion": "openslo/v1",
+        "kind": "SLO",
+        "metadata": {"name": "x"},
+        "spec": {
+            "service": "s",
+            "budgetingMethod": "Occurrences",
+            "objectives": [{"target": 0.99}],
+            "indicator": {"spec": {"ratioMetric": {"raw": {"metricSource": source}}}},
+        },
+    }
+    result = import_openslo(yaml.safe_dump_all([data_source, slo]))
+    assert not result.converted
+    assert result.skipped[0].reason.startswith("raw ")

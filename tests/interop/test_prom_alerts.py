@@ -235,6 +235,42 @@ def test_expressions(expr: str, kind: SLIKind, target: float, queries: dict[str,
             "no SLO information",
             id="no SLO labels",
         ),
+        pytest.param(
+            "sum(rate(up[5m]))" + " + 0" * 5000 + " > 1",
+            "{slo: x}",
+            "the expression is over a limit: the query is 20,021 characters long; the limit is 8,192",
+            id="a 20 KB expression",
+        ),
+        pytest.param(
+            "sum(rate(up[5m]))" + " + 0" * 1200 + " > 1",
+            "{slo: x}",
+            "the expression is over a limit: the query has 1,201 operators; the limit is 128",
+            id="1,200 additions",
+        ),
+        pytest.param(
+            "(" * 1000 + "up" + ")" * 1000 + " > 1",
+            "{slo: x}",
+            "the expression is over a limit: the query nests brackets 1000 deep; the limit is 32",
+            id="1,000 parentheses",
+        ),
+        pytest.param(
+            "sum(rate(e[5m])) / sum(rate(t[5m])) > 0.0000001",
+            "{slo: x}",
+            "the alert's bound gives an objective of 99.99999 %; objectives are above 0 and at most 99.999 %",
+            id="a bound of seven nines",
+        ),
+        pytest.param(
+            "sum(rate(e[5m])) / sum(rate(t[5m])) > 2",
+            "{slo: x}",
+            "the alert's bound gives an objective of -100 %",
+            id="a bound above one",
+        ),
+        pytest.param(
+            "sum(rate(e[5m])) / sum(rate(t[5m])) > 0.01",
+            "{slo: x, namespace: Probe NS}",
+            "namespace: must be a Kubernetes namespace name",
+            id="a namespace label that is no namespace",
+        ),
     ],
 )
 def test_skips(expr: str, labels: str, reason: str) -> None:

@@ -157,8 +157,51 @@ def test_complement(query: str, expected: str) -> None:
         pytest.param(
             "version: prometheus/v1\nservice: s\nslos: [{name: a, objective: 100, "
             "sli: {raw: {error_ratio_query: x}}}]",
-            "not a valid SLO: target",
+            "objective is a percentage and must be below 100 (it is 100)",
             id="an objective of 100 % leaves no budget",
+        ),
+        pytest.param(
+            HEAD + "slos: [{name: a, objective: 150, sli: {raw: {errorRatioQuery: x}}}]",
+            "objective is a percentage and must be below 100 (it is 150)",
+            id="an objective of 150",
+        ),
+        pytest.param(
+            HEAD + "slos: [{name: a, objective: 0, sli: {raw: {errorRatioQuery: x}}}]",
+            "objective is a percentage and must be above 0 (it is 0)",
+            id="an objective of 0",
+        ),
+        pytest.param(
+            HEAD + "slos: [{name: a, objective: 99.9999, sli: {raw: {errorRatioQuery: x}}}]",
+            "an objective of 99.9999 % is above 99.999 %, the highest this system takes",
+            id="six nines",
+        ),
+        pytest.param(
+            HEAD + "slos: [{name: a, objective: .nan, sli: {raw: {errorRatioQuery: x}}}]",
+            "objective 'nan' is not a percentage",
+            id="objective NaN",
+        ),
+        pytest.param(
+            HEAD + "slos: [{name: a, objective: true, sli: {raw: {errorRatioQuery: x}}}]",
+            "objective 'True' is not a percentage",
+            id="objective true",
+        ),
+        pytest.param(
+            HEAD + "slos: [{name: a, sli: {raw: {errorRatioQuery: x}}}]",
+            "objective 'None' is not a percentage",
+            id="no objective",
+        ),
+        pytest.param(
+            "version: prometheus/v1\nservice: '  '\nslos: [{name: a, objective: 99, sli: {raw: {errorRatioQuery: x}}}]",
+            "the spec has no `service`",
+            id="a blank service",
+        ),
+        pytest.param(
+            HEAD
+            + "slos: [{name: a, objective: 99, sli: {raw: {errorRatioQuery: 'sum(x[{{.window}}])"
+            + " + 0" * 300
+            + "'}}}]",
+            "sliQuery.query: the query has 301 operators; the limit is 128",
+            id="a query over the operator limit",
         ),
         pytest.param(
             HEAD + "slos: [{name: a, objective: high, sli: {raw: {errorRatioQuery: x}}}]",
@@ -189,3 +232,12 @@ def test_skipped_slos(text: str, reason: str) -> None:
 def test_not_sloth(text: str) -> None:
     with pytest.raises(InteropError):
         import_sloth(text)
+
+
+def test_a_resource_whose_metadata_is_a_list_is_still_read() -> None:
+    text = (
+        "apiVersion: sloth.slok.dev/v1\nkind: PrometheusServiceLevel\nmetadata: [x]\n"
+        "spec: {service: s, slos: [{name: a, objective: 99, sli: {raw: {errorRatioQuery: 'x[{{.window}}]'}}}]}"
+    )
+    [converted] = import_sloth(text).converted
+    assert converted.item == "s/a"

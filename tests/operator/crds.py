@@ -136,6 +136,27 @@ def _cel_errors(schema: dict[str, Any], value: Any, path: str) -> list[str]:
     return errors
 
 
+def _duplicates(schema: dict[str, Any], value: Any, path: str) -> list[str]:
+    """`x-kubernetes-list-type: set`: the API server refuses a list with a repeated item."""
+    errors: list[str] = []
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            sub_schema = (schema.get("properties") or {}).get(key)
+            if sub_schema is not None:
+                errors += _duplicates(sub_schema, sub, _join(path, key))
+    elif isinstance(value, list):
+        if schema.get("x-kubernetes-list-type") == "set":
+            errors += [
+                f"{_join(path, i)}: Duplicate value: {item!r}"
+                for i, item in enumerate(value)
+                if item in value[:i]
+            ]
+        if isinstance(schema.get("items"), dict):
+            for i, item in enumerate(value):
+                errors += _duplicates(schema["items"], item, _join(path, i))
+    return errors
+
+
 def violations(crd: dict[str, Any], obj: dict[str, Any]) -> list[str]:
     """Why the API server would refuse `obj`; empty when it would store it."""
     schema = schema_of(crd)
@@ -144,6 +165,7 @@ def violations(crd: dict[str, Any], obj: dict[str, Any]) -> list[str]:
         for error in Draft4Validator(schema).iter_errors(obj)
     ]
     errors += _unknown_fields(schema, obj, "")
+    errors += _duplicates(schema, obj, "")
     if errors:
         return errors  # CEL rules run on values the schema accepted
     return _cel_errors(schema, obj, "")

@@ -221,6 +221,33 @@ SLO_CASES = [
         id="threshold counted as occurrences",
     ),
     pytest.param(slo(budgetingMethod="Timeslices"), "Timeslices needs", id="Timeslices without threshold"),
+    # Bounds and types (issue 9): the same refusals through the CRD and through REST.
+    pytest.param(slo(target=0.99999), None, id="five nines"),
+    pytest.param(slo(target=0.999991), "target", id="more than five nines"),
+    pytest.param(slo(target="0.99"), "target", id="target as a string"),
+    pytest.param(slo(target=True), "target", id="target true"),
+    pytest.param(slo(windowDays="30"), "windowDays", id="windowDays as a string"),
+    pytest.param(slo(windowDays=True), "windowDays", id="windowDays true"),
+    pytest.param(slo(timesliceMinutes="5"), "timesliceMinutes", id="timesliceMinutes as a string"),
+    pytest.param(slo(sliQuery=LATENCY, threshold="250"), "threshold", id="threshold as a string"),
+    pytest.param(slo(sliQuery=LATENCY, threshold=False), "threshold", id="threshold false"),
+    pytest.param(slo(name="   "), "name", id="a blank name"),
+    pytest.param(slo(name=" checkout "), None, id="a name with spaces around it"),
+    pytest.param(slo(serviceName="\t"), "serviceName", id="a blank service"),
+    pytest.param(slo(layer=" "), "layer", id="a blank layer"),
+    pytest.param(slo(description="d" * 4097), "description", id="a description over 4 KB"),
+    pytest.param(slo(description="d" * 4096), None, id="a description of 4 KB"),
+    pytest.param(slo(labels={f"k{i}": "v" for i in range(33)}), "labels", id="33 labels"),
+    pytest.param(slo(labels={"k": "v" * 257}), "labels", id="a long label value"),
+    pytest.param(slo(labels={"k" * 129: "v"}), "label", id="a long label key"),
+    pytest.param(
+        slo(sliQuery={**SLO["sliQuery"], "metricName": "m" * 513}), "metricName", id="a long metric name"
+    ),
+    pytest.param(
+        slo(sliQuery={"errorQuery": "x[{{.window}}]" * 600, "totalQuery": "y[{{.window}}]"}),
+        "errorQuery",
+        id="a query over 8 KB",
+    ),
 ]
 
 
@@ -290,6 +317,31 @@ POLICY_CASES = [
     pytest.param({**POLICY, "minFreezeMinutes": 10081}, "minFreezeMinutes", id="over a week"),
     pytest.param({"scope": "GLOBAL"}, "name", id="no name"),
     pytest.param({**POLICY, "sloSelector": {"teams": ["a"]}}, "teams", id="unknown selector"),
+    # Bounds and types (issue 9).
+    pytest.param({**POLICY, "actions": ["ALERT_ONLY", "ALERT_ONLY"]}, "actions", id="an action twice"),
+    pytest.param({**POLICY, "autoUnfreeze": "yes"}, "autoUnfreeze", id="a boolean as a string"),
+    pytest.param({**POLICY, "minFreezeMinutes": "30"}, "minFreezeMinutes", id="minutes as a string"),
+    pytest.param({**POLICY, "minFreezeMinutes": True}, "minFreezeMinutes", id="minutes true"),
+    pytest.param({**POLICY, "triggerThresholdPercent": "20"}, "triggerThresholdPercent", id="percent text"),
+    pytest.param({**POLICY, "name": "  "}, "name", id="a blank name"),
+    pytest.param(
+        {**POLICY, "target": "Probe NS/../!"},
+        "must be a Kubernetes namespace name",
+        id="not a namespace",
+    ),
+    pytest.param({**POLICY, "target": "SHOP"}, "namespace name", id="an upper-case namespace"),
+    pytest.param({**POLICY, "target": " shop"}, "namespace name", id="a namespace with a space"),
+    pytest.param({**POLICY, "target": "n" * 64}, "namespace name", id="a 64-character namespace"),
+    pytest.param({**POLICY, "scope": "SERVICE", "target": "Probe NS/../!"}, None, id="any service name"),
+    pytest.param({**POLICY, "scope": "SERVICE", "target": "  "}, "needs a target", id="a blank service"),
+    pytest.param({**POLICY, "description": "d" * 4097}, "description", id="a description over 4 KB"),
+    pytest.param({**POLICY, "sloSelector": {"namespaces": ["A"]}}, "namespaces", id="a selector namespace"),
+    pytest.param(
+        {**POLICY, "sloSelector": {"serviceNames": [f"s{i}" for i in range(65)]}},
+        "serviceNames",
+        id="65 selected services",
+    ),
+    pytest.param({**POLICY, "sloSelector": {"layers": [" "]}}, "layers", id="a blank selected layer"),
 ]
 
 

@@ -142,7 +142,10 @@ async def test_an_invalid_resource_gets_a_condition_and_one_event_never_a_crash_
     name = unique("invalid")
     uid = (await kube.create(SLO, "shop", name, slo_spec(target=1.5)))["metadata"]["uid"]
     refused = await kube.wait_condition(SLO, "shop", name, "Ready", "False", "InvalidSpec")
-    assert refused["message"] == "target: Input should be less than 1"
+    assert (
+        refused["message"]
+        == "target: must be the objective as a ratio (0.999 for 99.9 %), above 0 and at most 0.99999 (99.999 %)"
+    )
     assert kube.condition(SLO, "shop", name, "Degraded") == {
         **kube.condition(SLO, "shop", name, "Degraded"),
         "status": "Unknown",

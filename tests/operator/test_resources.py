@@ -56,7 +56,10 @@ def test_the_slo_namespace_is_the_resources_own() -> None:
     with pytest.raises(Rejected) as refused:
         slo_spec_of("shop", {**spec, "target": 2, "sliQuery": {}})
     assert refused.value.reason == "InvalidSpec"
-    assert refused.value.message.startswith("target: Input should be less than 1; sliQuery: one of query")
+    assert refused.value.message.startswith(
+        "target: must be the objective as a ratio (0.999 for 99.9 %), above 0 and at most 0.99999 (99.999 %); "
+        "sliQuery: one of query"
+    )
 
 
 def test_budget_status_keeps_what_a_person_reads() -> None:

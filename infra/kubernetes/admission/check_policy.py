@@ -31,6 +31,11 @@ FROZEN = {
     "neural-hive.io/freeze-since": "2025-03-04T05:06:07Z",
 }
 OVERRIDE = "neural-hive.io/freeze-override"
+EXCEPTION = {
+    "neural-hive.io/freeze-exception-until": "2025-03-04T07:06:07Z",
+    "neural-hive.io/freeze-exception-id": "exc-3",
+    "neural-hive.io/freeze-exception-by": "alice",
+}
 
 _env = celpy.Environment()
 
@@ -216,6 +221,42 @@ SCENARIOS: list[tuple[str, str, dict[str, Any], Any, Any, Any, str]] = [
         "allowed",
     ),
     (
+        "update, namespace frozen, exception on the namespace",
+        DEPLOY_FREEZE,
+        _request("UPDATE"),
+        _deployment(image="app:2"),
+        _deployment(),
+        _namespace({**FROZEN, **EXCEPTION}),
+        "allowed",
+    ),
+    (
+        "update, namespace frozen, exception on this workload",
+        DEPLOY_FREEZE,
+        _request("UPDATE"),
+        _deployment(EXCEPTION, "app:2"),
+        _deployment(EXCEPTION),
+        _namespace(FROZEN),
+        "allowed",
+    ),
+    (
+        "update, namespace frozen, a person adds an exception in the same apply",
+        DEPLOY_FREEZE,
+        _request("UPDATE"),
+        _deployment(EXCEPTION, "app:2"),
+        _deployment(),
+        _namespace(FROZEN),
+        "denied",
+    ),
+    (
+        "update, service frozen, exception on the workload",
+        DEPLOY_FREEZE,
+        _request("UPDATE"),
+        _deployment({**FROZEN, **EXCEPTION}, "app:2"),
+        _deployment({**FROZEN, **EXCEPTION}),
+        _namespace(),
+        "allowed",
+    ),
+    (
         "update by the garbage collector",
         DEPLOY_FREEZE,
         _request("UPDATE", GC),
@@ -250,6 +291,15 @@ SCENARIOS: list[tuple[str, str, dict[str, Any], Any, Any, Any, str]] = [
         _namespace({**FROZEN, "team": "x"}),
         None,
         "allowed",
+    ),
+    (
+        "namespace: a person grants an exception",
+        ANNOTATION_GUARD,
+        _request("UPDATE"),
+        _namespace({**FROZEN, **EXCEPTION}),
+        _namespace(FROZEN),
+        None,
+        "denied",
     ),
     (
         "namespace: our SA lifts the freeze",

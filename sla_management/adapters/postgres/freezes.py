@@ -9,6 +9,7 @@ from datetime import datetime
 
 import asyncpg
 
+from sla_management.adapters.postgres.notifications import PendingNotice, insert_notices
 from sla_management.adapters.postgres.outbox import OutboxEvent, insert_events
 from sla_management.adapters.postgres.pool import Database
 from sla_management.domain.freeze import FreezeEvent
@@ -36,7 +37,9 @@ class FreezeRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def open(self, event: FreezeEvent, events: Sequence[OutboxEvent]) -> FreezeEvent:
+    async def open(
+        self, event: FreezeEvent, events: Sequence[OutboxEvent], notices: Sequence[PendingNotice] = ()
+    ) -> FreezeEvent:
         """Insert the freeze and its Kafka event together; a retry finds the row already there."""
         triggering = [o.model_dump(mode="json", by_alias=True) for o in event.triggering]
         async with self._db.transaction() as conn:
@@ -57,6 +60,7 @@ class FreezeRepository:
                 event.activated_at,
             )
             await insert_events(conn, events)
+            await insert_notices(conn, notices)
         return _freeze(row)
 
     async def close(
@@ -66,6 +70,7 @@ class FreezeRepository:
         resolved_by: str,
         resolution: str,
         events: Sequence[OutboxEvent],
+        notices: Sequence[PendingNotice] = (),
     ) -> FreezeEvent | None:
         async with self._db.transaction() as conn:
             row = await conn.fetchrow(
@@ -79,6 +84,7 @@ class FreezeRepository:
             )
             if row is not None:
                 await insert_events(conn, events)
+                await insert_notices(conn, notices)
         return _freeze(row) if row else None
 
     async def rescope(self, event_id: str, namespaces: list[str]) -> FreezeEvent | None:

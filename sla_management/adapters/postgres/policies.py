@@ -48,7 +48,7 @@ class PolicyRepository:
                     policy.created_at,
                 )
         except asyncpg.UniqueViolationError as exc:
-            raise Conflict(f"a policy named {policy.name!r} already exists") from exc
+            raise Conflict(f"a policy named {policy.name!r} (ignoring case) already exists") from exc
         return _policy(row)
 
     async def update(self, policy: Policy) -> Policy | None:
@@ -65,7 +65,7 @@ class PolicyRepository:
                     policy.updated_at,
                 )
         except asyncpg.UniqueViolationError as exc:
-            raise Conflict(f"a policy named {policy.name!r} already exists") from exc
+            raise Conflict(f"a policy named {policy.name!r} (ignoring case) already exists") from exc
         return _policy(row) if row else None
 
     async def get(self, policy_id: str) -> Policy | None:

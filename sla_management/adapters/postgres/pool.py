@@ -83,7 +83,9 @@ class Database:
         except _UNAVAILABLE as exc:
             raise DatabaseUnavailable(f"PostgreSQL is unreachable: {exc}") from exc
         except asyncpg.exceptions.DataError as exc:
-            log.info("postgresql refused a value", error=str(exc))
+            # The database's own text names its internals and repeats the value: it goes to the
+            # log; the caller learns only that one of its values cannot be stored.
+            log.warning("postgresql refused a value", sqlstate=exc.sqlstate, error=str(exc)[:2000])
             raise InvalidValue() from exc
 
     @asynccontextmanager

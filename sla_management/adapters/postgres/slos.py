@@ -36,7 +36,9 @@ def _slo(row: asyncpg.Record) -> SLO:
 
 
 def _name_taken(slo: SLO) -> Conflict:
-    return Conflict(f"an SLO named {slo.name!r} already exists in namespace {slo.namespace!r}")
+    return Conflict(
+        f"an SLO named {slo.name!r} (ignoring case) already exists in namespace {slo.namespace!r}"
+    )
 
 
 class SLORepository:

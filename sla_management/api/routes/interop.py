@@ -21,6 +21,7 @@ from sla_management.domain.interop.common import DEFAULT_NAMESPACE, Conversion
 from sla_management.domain.interop.openslo import export_openslo, import_openslo
 from sla_management.domain.interop.prom_alerts import import_alerts
 from sla_management.domain.interop.sloth import import_sloth
+from sla_management.domain.limits import DNS_LABEL_PATTERN, TARGET_MAX
 from sla_management.errors import Invalid
 
 router = APIRouter(prefix="/api/v1", tags=["import/export"])
@@ -34,7 +35,12 @@ _FILE_BODY = {
 }
 Namespace = Annotated[
     str,
-    Query(min_length=1, max_length=63, description="Namespace for SLOs whose file does not name one."),
+    Query(
+        min_length=1,
+        max_length=63,
+        pattern=DNS_LABEL_PATTERN,
+        description="Namespace for SLOs whose file does not name one (a Kubernetes namespace name).",
+    ),
 ]
 DryRun = Annotated[
     bool,
@@ -74,7 +80,9 @@ async def import_alert_rules(
     namespace: Namespace = DEFAULT_NAMESPACE,
     default_target: Annotated[
         float,
-        Query(alias="defaultTarget", gt=0, lt=1, description="Objective for alerts that state none."),
+        Query(
+            alias="defaultTarget", gt=0, le=TARGET_MAX, description="Objective for alerts that state none."
+        ),
     ] = 0.99,
     dry_run: DryRun = False,
 ) -> ImportReport:

@@ -11,7 +11,9 @@ from pydantic import Field
 from sla_management.api.auth import Admin, Editor
 from sla_management.api.deps import Deps, actor
 from sla_management.control import freezes, policies
+from sla_management.control.freezes import ResolvedFreeze
 from sla_management.domain.freeze import FreezeEvent
+from sla_management.domain.limits import Description, Name
 from sla_management.domain.policy import Policy, PolicySpec
 from sla_management.domain.slo import CamelModel, ManagedBy
 
@@ -19,8 +21,16 @@ router = APIRouter(prefix="/api/v1/policies", tags=["policies"])
 
 
 class ResolveBody(CamelModel):
-    resolved_by: Annotated[str, Field(min_length=1, max_length=200, description="Who ends the freeze.")]
-    reason: Annotated[str, Field(min_length=1, max_length=2000, description="Why, for the audit trail.")]
+    resolved_by: Annotated[Name, Field(description="Who ends the freeze.")]
+    reason: Annotated[Description, Field(min_length=1, description="Why, for the audit trail.")]
+    hold_minutes: Annotated[
+        int | None,
+        Field(
+            ge=0,
+            le=10080,
+            description="How long the policy may not freeze again; default its minFreezeMinutes.",
+        ),
+    ] = None
 
 
 # Freezes first: "/freezes/active" must not be read as a policy id.
@@ -45,13 +55,15 @@ async def freeze_history(
     )
 
 
-@router.post("/freezes/{event_id}/resolve", response_model=FreezeEvent, response_model_by_alias=True)
+@router.post("/freezes/{event_id}/resolve", response_model=ResolvedFreeze, response_model_by_alias=True)
 async def resolve_freeze(
     event_id: str, body: ResolveBody, clients: Deps, request: Request, who: Admin
-) -> FreezeEvent:
-    """End a freeze now. The policy may freeze again after `minFreezeMinutes` if the budget
-    is still low."""
-    return await freezes.resolve_freeze(clients, event_id, body.reason, body.resolved_by, actor(request, who))
+) -> ResolvedFreeze:
+    """End a freeze now. The policy may freeze again after `holdMinutes` (default its
+    `minFreezeMinutes`) if the budget is still low; the answer says when (`holdsUntil`)."""
+    return await freezes.resolve_freeze(
+        clients, event_id, body.reason, body.resolved_by, actor(request, who), hold_minutes=body.hold_minutes
+    )
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Policy, response_model_by_alias=True)

@@ -28,11 +28,13 @@ so an export imports back to the same definition.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
 import promql_parser
 
+from sla_management.domain import promql
 from sla_management.domain.interop import promqltext as pq
 from sla_management.domain.interop.common import (
     DEFAULT_NAMESPACE,
@@ -40,11 +42,15 @@ from sla_management.domain.interop.common import (
     InteropError,
     guess_type,
     make_spec,
+    number,
     parse_type,
+    percent_target,
+    ratio_target,
     slug,
 )
 from sla_management.domain.interop.sloth import complement
 from sla_management.domain.interop.yamlio import YAMLError, dump_all, load_all
+from sla_management.domain.limits import echo
 from sla_management.domain.slo import (
     SLO,
     WINDOW_PLACEHOLDER,
@@ -93,6 +99,8 @@ def _name(obj: dict[str, Any]) -> str:
 def _minutes(value: object, what: str) -> int:
     """A duration shorthand (`5m`, `1h`, `2w`) or a bare number of minutes."""
     if isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise _Skip(f"{what} {value!r} is not a duration this system can use")
         return int(value)
     match = _SHORTHAND.match(str(value))
     if match is None or match.group(2) not in _MINUTES:
@@ -115,12 +123,22 @@ def _window_days(spec: dict[str, Any], notes: list[str]) -> int | None:
     count, unit = int(match.group(1)), match.group(2)
     if unit in ("M", "Q"):
         days = count * (30 if unit == "M" else 90)
-        notes.append(f"a rolling {count}{unit} window is taken as {days} days")
-        return days
-    minutes = count * _MINUTES.get(unit, 0)
-    if unit == "Y" or minutes % 1440:
-        raise _Skip(f"a {count}{unit} window is not a whole number of days (1 to 90)")
-    return minutes // 1440
+        note = f"a rolling {count}{unit} window is taken as {days} days"
+    else:
+        minutes = count * _MINUTES.get(unit, 0)
+        if unit == "Y" or minutes % 1440:
+            raise _Skip(f"a {count}{unit} window is not a whole number of days (1 to 90)")
+        days, note = minutes // 1440, ""
+    if not 1 <= days <= 90:
+        raise _Skip(f"a {count}{unit} window is {days} days; windows here are 1 to 90 days")
+    if note:
+        notes.append(note)
+    return days
+
+
+def _mapping(value: object) -> dict[str, Any]:
+    """A mapping from the file, or an empty one where the file has something else."""
+    return value if isinstance(value, dict) else {}
 
 
 def _query(metric: object, sources: dict[str, dict[str, Any]], role: str) -> str:
@@ -133,12 +151,12 @@ def _query(metric: object, sources: dict[str, dict[str, Any]], role: str) -> str
     if not kind and ref:
         data_source = sources.get(str(ref))
         if data_source is None:
-            raise _Skip(f"{role} refers to DataSource {ref!r}, which the file does not define")
-        kind = (data_source.get("spec") or {}).get("type")
+            raise _Skip(f"{role} refers to DataSource {echo(ref)}, which the file does not define")
+        kind = _mapping(data_source.get("spec")).get("type")
     if str(kind).lower() != "prometheus":
-        raise _Skip(f"{role} reads from {kind or 'an untyped source'}, not Prometheus")
+        raise _Skip(f"{role} reads from {str(kind)[:80] if kind else 'an untyped source'}, not Prometheus")
     spec = source.get("spec")
-    query = spec if isinstance(spec, str) else (spec or {}).get("query") or (spec or {}).get("promql")
+    query = spec if isinstance(spec, str) else _mapping(spec).get("query") or _mapping(spec).get("promql")
     if not query or not str(query).strip():
         raise _Skip(f"{role} has no `query` in its metricSource spec")
     return pq.normalize_placeholder(str(query)).strip()
@@ -151,7 +169,7 @@ def _increase(query: str) -> str:
     except ValueError as exc:
         raise _Skip(f"query does not parse: {exc}") from exc
     if pq.range_seconds(tree):
-        raise _Skip(f"{query!r} has a fixed range: write {_WINDOW} where the SLO window goes")
+        raise _Skip(f"{echo(query)} has a fixed range: write {_WINDOW} where the SLO window goes")
     for node in pq.walk(tree):
         kind = pq.kind(node)
         linear = kind in _LINEAR and (
@@ -161,13 +179,13 @@ def _increase(query: str) -> str:
         )
         if not linear:
             raise _Skip(
-                f"counter query {query!r} is not a sum of counters, so it cannot be counted over a "
+                f"counter query {echo(query)} is not a sum of counters, so it cannot be counted over a "
                 f"window; write it with {_WINDOW}"
             )
 
     def wrap(node: Any) -> Any:
         if pq.kind(node) == "VectorSelector":
-            return promql_parser.parse(f"increase({node.prettify()}[{pq.SENTINEL_SECONDS}s])")
+            return promql.parse(f"increase({node.prettify()}[{pq.SENTINEL_SECONDS}s])")
         return None
 
     return pq.text(promql_parser.transform(tree, None, wrap))
@@ -182,6 +200,13 @@ def _events_query(query: str, counter: bool, notes: list[str]) -> str:
     if note not in notes:
         notes.append(note)
     return f"sum_over_time(({query})[{_WINDOW}:])"
+
+
+def _number(value: object, what: str) -> float:
+    found = number(value)
+    if found is None:
+        raise _Skip(f"{what} {echo(value)} is not a number")
+    return found
 
 
 def _comparison(objective: dict[str, Any], default: Comparison | None = None) -> Comparison:
@@ -238,10 +263,10 @@ def _sli_fields(
         if "value" not in objective:
             raise _Skip("a thresholdMetric objective needs `op` and `value`")
         comparison = _comparison(objective)
-        value = float(objective["value"])
+        value = _number(objective["value"], "objective value")
         if method is BudgetingMethod.TIMESLICES:
             target = objective.get("timeSliceTarget")
-            if target is not None and float(target) < 1:
+            if target is not None and _number(target, "timeSliceTarget") < 1:
                 notes.append(
                     f"timeSliceTarget {target} has no equivalent: each slice is judged by one evaluation"
                 )
@@ -265,7 +290,7 @@ def _slice_fields(good_ratio: str, objective: dict[str, Any], notes: list[str]) 
         raise _Skip("Timeslices over a ratioMetric needs timeSliceTarget")
     return {
         "query": good_ratio,
-        "threshold": float(target),
+        "threshold": _number(target, "timeSliceTarget"),
         "comparison": _comparison(objective, Comparison.GTE),
         "timeslice_minutes": _slice_minutes(objective, notes),
     }
@@ -333,11 +358,14 @@ def _convert(
         except _Skip as why:
             out.skip(where, str(why))
             continue
-        target = objective.get("target")
-        if target is None and objective.get("targetPercent") is not None:
-            target = float(objective["targetPercent"]) / 100
-        if target is None:
-            out.skip(where, "objective has neither target nor targetPercent")
+        if objective.get("target") is not None:
+            target = ratio_target(objective["target"], "target")
+        elif objective.get("targetPercent") is not None:
+            target = percent_target(objective["targetPercent"], "targetPercent")
+        else:
+            target = "objective has neither target nor targetPercent"
+        if isinstance(target, str):
+            out.skip(where, target)
             continue
         name = base_name
         if len(objectives) > 1:
@@ -357,7 +385,7 @@ def _convert(
                 "layer": annotations.get(f"{ANNOTATION}layer"),
                 "description": spec.get("description"),
                 "labels": _labels(metadata.get("labels")),
-                "target": round(float(target), 12),
+                "target": target,
                 "window_days": window_days,
                 "sli_query": sli_query,
                 **fields,

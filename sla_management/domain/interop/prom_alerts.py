@@ -38,6 +38,7 @@ from sla_management.domain.interop.common import (
     parse_type,
 )
 from sla_management.domain.interop.yamlio import YAMLError, load_all
+from sla_management.domain.limits import TARGET_MAX, QueryTooComplex, echo
 from sla_management.domain.slo import Comparison, SLIKind
 
 # Labels and annotations that say an alert is about an SLO.
@@ -330,8 +331,10 @@ def _recorded(record: _Record, on_errors: bool) -> _SLI | str:
     """The SLI in a recorded ratio: its range length becomes {{.window}}."""
     try:
         node = pq.parse(record.expr)
+    except QueryTooComplex as exc:
+        return f"recording rule {echo(record.name)} is over a limit: {exc}"
     except ValueError as exc:
-        return f"recording rule {record.name} does not parse: {exc}"
+        return f"recording rule {echo(record.name)} does not parse: {exc}"
     if (sli := _slices(node)) is not None:
         return sli
     if (sli := _events(node, on_errors)) is not None:
@@ -370,6 +373,9 @@ def _convert(
 
     try:
         tree = pq.parse(rule.expr)
+    except QueryTooComplex as exc:
+        out.skip(rule.item, f"the expression is over a limit: {exc}")
+        return
     except ValueError as exc:
         out.skip(rule.item, f"the expression does not parse: {exc}")
         return
@@ -424,6 +430,12 @@ def _convert(
             target = 1 - (bound.budget if bound.budget is not None else bound.bound)
         else:
             target = bound.bound
+        if not 0 < target <= TARGET_MAX:
+            skip(
+                f"the alert's bound gives an objective of {target * 100:.10g} %; objectives are above 0 "
+                f"and at most {TARGET_MAX * 100:g} %"
+            )
+            return
     both = {**labels, **annotations}
     name = (
         annotations.get("slo_name")

@@ -15,6 +15,8 @@ from typing import Any
 
 import promql_parser
 
+from sla_management.domain import promql
+from sla_management.domain.limits import QueryTooComplex, echo
 from sla_management.domain.slo import WINDOW_PLACEHOLDER
 
 # An unusual range no one writes by hand marks where {{.window}} went.
@@ -35,11 +37,14 @@ def has_placeholder(query: str) -> bool:
 
 
 def parse(query: str) -> Any:
-    """The parsed query, {{.window}} read as the sentinel range. ValueError: the parser's message."""
+    """The parsed query, {{.window}} read as the sentinel range. ValueError: the parser's message,
+    or QueryTooComplex naming the limit the query is over (then nothing was parsed)."""
     try:
-        return promql_parser.parse(normalize_placeholder(query).replace(WINDOW_PLACEHOLDER, _SENTINEL))
+        return promql.parse(normalize_placeholder(query).replace(WINDOW_PLACEHOLDER, _SENTINEL))
+    except QueryTooComplex:
+        raise
     except ValueError as exc:
-        raise ValueError(f"{exc} in {query.strip()!r}") from exc
+        raise ValueError(f"{exc} in {echo(query.strip(), 200)}") from exc
 
 
 def kind(node: Any) -> str:
@@ -47,9 +52,7 @@ def kind(node: Any) -> str:
 
 
 def walk(node: Any) -> Iterator[Any]:
-    found: list[Any] = []
-    promql_parser.walk(node, found.append)
-    return iter(found)
+    return promql.walk(node)
 
 
 def range_seconds(node: Any) -> set[int]:

@@ -29,6 +29,7 @@ from sla_management.domain.interop.common import (
     Skipped,
     guess_type,
     make_spec,
+    percent_target,
 )
 from sla_management.domain.interop.yamlio import YAMLError, dump_all, load_all
 from sla_management.domain.slo import SLIKind, SLOSpec
@@ -78,7 +79,8 @@ def _documents(text: str) -> list[tuple[str, dict[str, Any] | None, str]]:
     for i, doc in enumerate(documents, start=1):
         where = f"document {i}"
         if isinstance(doc, dict) and doc.get("kind") == K8S_KIND and isinstance(doc.get("spec"), dict):
-            name = (doc.get("metadata") or {}).get("name")
+            metadata = doc.get("metadata")
+            name = metadata.get("name") if isinstance(metadata, dict) else None
             found.append((f"{K8S_KIND} {name}" if name else where, doc["spec"], ""))
         elif isinstance(doc, dict) and doc.get("version") == VERSION:
             found.append((where, doc, ""))
@@ -140,10 +142,9 @@ def import_sloth(text: str, *, namespace: str = DEFAULT_NAMESPACE) -> Conversion
             if isinstance(sli, str):
                 out.skip(item, sli)
                 continue
-            try:
-                objective = float(slo["objective"])
-            except (KeyError, TypeError, ValueError):
-                out.skip(item, f"objective {slo.get('objective')!r} is not a percentage")
+            target = percent_target(slo.get("objective"), "objective")
+            if isinstance(target, str):
+                out.skip(item, target)
                 continue
             kind = SLIKind.ERROR_TOTAL if "error_query" in sli else SLIKind.RATIO
             notes = []
@@ -159,7 +160,7 @@ def import_sloth(text: str, *, namespace: str = DEFAULT_NAMESPACE) -> Conversion
                     "namespace": namespace,
                     "description": slo.get("description"),
                     "labels": {**_labels(doc.get("labels")), **_labels(slo.get("labels"))},
-                    "target": round(objective / 100, 12),
+                    "target": target,
                     "sli_query": sli,
                 }
             )

@@ -203,8 +203,8 @@ every number as a float64; whole ones are printed as integers, or 1048576 would 
 {{- if not (and .name .tokenSha256) }}
 {{- fail "secrets.staticTokens: every entry needs name and tokenSha256" }}
 {{- end }}
-{{- if not (has .role (list "viewer" "editor" "admin")) }}
-{{- fail (printf "secrets.staticTokens[%s]: role must be viewer, editor or admin" .name) }}
+{{- if not (has .role (list "viewer" "responder" "editor" "admin")) }}
+{{- fail (printf "secrets.staticTokens[%s]: role must be viewer, responder, editor or admin" .name) }}
 {{- end }}
 {{- end }}
 {{- if and .Values.tls.api.enabled (not .Values.tls.api.secretName) }}

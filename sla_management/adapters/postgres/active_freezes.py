@@ -18,8 +18,10 @@ from typing import Any
 import asyncpg
 import structlog
 
-from sla_management.adapters.postgres import Database, FreezeRepository
-from sla_management.domain.freeze import FreezeEvent
+from sla_management.adapters.postgres.exceptions import ExceptionRepository
+from sla_management.adapters.postgres.freezes import FreezeRepository
+from sla_management.adapters.postgres.pool import Database
+from sla_management.domain.freeze import FreezeEvent, FreezeException
 
 log = structlog.get_logger(__name__)
 
@@ -37,10 +39,11 @@ class ActiveFreezes:
         max_backoff_seconds: float = 10.0,
     ) -> None:
         self._freezes = FreezeRepository(db)
+        self._exceptions = ExceptionRepository(db)
         self._settings = db.settings
         self._ping_seconds = ping_seconds
         self._max_backoff = max_backoff_seconds
-        self._snapshot: list[FreezeEvent] | None = None
+        self._snapshot: tuple[list[FreezeEvent], list[FreezeException]] | None = None
         # Bumped by every notification and every (re)connect: a read that started before a
         # bump must not store what it read.
         self._version = 0
@@ -51,11 +54,20 @@ class ActiveFreezes:
         return self._listening
 
     async def get(self) -> list[FreezeEvent]:
+        """The freezes in force."""
+        return (await self._both())[0]
+
+    async def with_exceptions(self) -> tuple[list[FreezeEvent], list[FreezeException]]:
+        """The freezes in force and the exceptions not ended (some may have just expired: the
+        gate checks `active_at`)."""
+        return await self._both()
+
+    async def _both(self) -> tuple[list[FreezeEvent], list[FreezeException]]:
         snapshot = self._snapshot
         if snapshot is not None:
             return snapshot
         version = self._version
-        loaded = await self._freezes.active()
+        loaded = (await self._freezes.active(), await self._exceptions.open_ones())
         if self._listening and version == self._version:
             self._snapshot = loaded
         return loaded
