@@ -156,9 +156,44 @@ def _refusal(response: httpx.Response, url: str, token: str | None) -> tuple[int
     return GateExit.NO_ANSWER, f"the API at {url} answered HTTP {status}: {_problem_detail(response)}"
 
 
+def _stop(code: int, message: str) -> NoReturn:
+    typer.echo(f"gate: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _ask_gate(
+    url: str, bearer: str | None, source: str, params: dict[str, str], *, fail_open: bool
+) -> dict[str, Any]:
+    """GET /api/v1/gate; the answer, or exit with one sentence on what went wrong."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
+    try:
+        response = httpx.get(f"{url.rstrip('/')}/api/v1/gate", params=params, headers=headers, timeout=10)
+    except httpx.HTTPError as exc:
+        if fail_open:
+            _stop(
+                GateExit.ALLOWED, f"cannot reach the SLA API at {url}{source} ({exc}); allowed (--fail-open)"
+            )
+        _stop(GateExit.NO_ANSWER, f"cannot reach the SLA API at {url}{source} ({exc}); is it running?")
+    if response.status_code >= 500 and fail_open:
+        _stop(
+            GateExit.ALLOWED, f"the API at {url} failed (HTTP {response.status_code}); allowed (--fail-open)"
+        )
+    if response.status_code != 200:
+        _stop(*_refusal(response, url + source, bearer))
+    try:
+        answer = response.json()
+        if isinstance(answer, dict) and isinstance(answer.get("allowed"), bool):
+            return answer
+    except ValueError:
+        pass
+    _stop(GateExit.NO_ANSWER, f"{url}{source} did not answer as the SLA API's gate does (is it the SLA API?)")
+
+
 def _report(answer: dict[str, Any], params: dict[str, str]) -> bool:
     """Print the gate's answer; whether the deploy is allowed."""
-    for freeze in answer["freezes"]:
+    for freeze in answer.get("freezes", []):
         typer.echo(
             f"FROZEN by policy {freeze['policyName']} ({freeze['scope']} {freeze['target'] or '*'}) "
             f"since {freeze['activatedAt']}: {freeze['reason']} [freeze {freeze['id']}]"
@@ -169,7 +204,7 @@ def _report(answer: dict[str, Any], params: dict[str, str]) -> bool:
             f"[exception {leave['id']}]"
         )
     if answer["allowed"]:
-        why = "through the exception above" if answer["freezes"] else "no active freeze"
+        why = "through the exception above" if answer.get("freezes") else "no active freeze"
         typer.echo(f"allowed: {why} for {params}")
     return bool(answer["allowed"])
 
@@ -201,43 +236,15 @@ def gate(
 ) -> None:
     """Deploy gate for pipelines: exit 0 when allowed; 1 when frozen or when the gate cannot
     decide from what it was given; 2 when the API gives no answer."""
-    import httpx
-
-    def stop(code: int, message: str) -> NoReturn:
-        typer.echo(f"gate: {message}", err=True)
-        raise typer.Exit(code)
-
     if not namespace:
-        stop(
+        _stop(
             GateExit.NOT_ALLOWED,
             "cannot decide without --namespace: a deploy always goes to a namespace, and a freeze "
             "on it would be missed",
         )
-    url, bearer, source = _gate_target(api_url, token)
     params = {k: v for k, v in {"namespace": namespace, "service": service}.items() if v}
-    headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
-    try:
-        response = httpx.get(f"{url.rstrip('/')}/api/v1/gate", params=params, headers=headers, timeout=10)
-    except httpx.HTTPError as exc:
-        if fail_open:
-            stop(
-                GateExit.ALLOWED, f"cannot reach the SLA API at {url}{source} ({exc}); allowed (--fail-open)"
-            )
-        stop(GateExit.NO_ANSWER, f"cannot reach the SLA API at {url}{source} ({exc}); is it running?")
-    if response.status_code >= 500 and fail_open:
-        stop(
-            GateExit.ALLOWED, f"the API at {url} failed (HTTP {response.status_code}); allowed (--fail-open)"
-        )
-    if response.status_code != 200:
-        stop(*_refusal(response, url + source, bearer))
-    try:
-        allowed = _report(response.json(), params)
-    except (ValueError, KeyError, TypeError):
-        stop(
-            GateExit.NO_ANSWER,
-            f"{url}{source} did not answer as the SLA API's gate does (is it the SLA API?)",
-        )
-    if not allowed:
+    answer = _ask_gate(*_gate_target(api_url, token), params, fail_open=fail_open)
+    if not _report(answer, params):
         raise typer.Exit(GateExit.NOT_ALLOWED)
 
 
