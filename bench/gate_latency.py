@@ -26,7 +26,8 @@ from pathlib import Path
 from sla_management.adapters.migrations import upgrade
 from sla_management.adapters.postgres import Database, FreezeRepository
 from sla_management.config import PostgreSQLSettings
-from sla_management.devstack.processes import create_database, drop_database, free_port, port_is_open
+from sla_management.devstack.databases import create_database, drop_database
+from sla_management.devstack.processes import free_port, port_is_open
 from sla_management.domain.freeze import FreezeEvent
 from sla_management.domain.policy import Scope
 

@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sla_management import binaries
 from sla_management.adapters.migrations import upgrade
 from sla_management.config import (
     CalculatorSettings,
@@ -41,7 +42,7 @@ from sla_management.config import (
     TemporalSettings,
     WorkerSettings,
 )
-from sla_management.devstack import processes
+from sla_management.devstack import databases, processes, servers
 
 BENCH = Path(__file__).resolve().parent
 WORK = BENCH / ".work"
@@ -148,7 +149,7 @@ def prometheus_history(*, rebuild: bool = False, log: bool = True) -> tuple[Path
     began = time.monotonic()
     samples = write_openmetrics(openmetrics, anchor)
     wrote = time.monotonic() - began
-    processes.write_openmetrics_blocks(openmetrics, data)
+    binaries.write_openmetrics_blocks(openmetrics, data)
     openmetrics.unlink()
     if log:
         print(
@@ -163,12 +164,12 @@ def prometheus_history(*, rebuild: bool = False, log: bool = True) -> tuple[Path
 def start_prometheus(workdir: Path, data_dir: Path) -> processes.Service:
     """Prometheus over the cached blocks with 150 days of retention.
 
-    `processes.start_prometheus` fixes `--storage.tsdb.retention.time=90d` and Prometheus
+    `servers.start_prometheus` fixes `--storage.tsdb.retention.time=90d` and Prometheus
     refuses a repeated flag, so the argv is built here with the same spawn and readiness
     helpers (see the report: a `retention` parameter there would remove this copy).
     """
     began = time.monotonic()
-    binary = processes.find_binary("prometheus")
+    binary = binaries.find_binary("prometheus")
     port = processes.free_port()
     config = workdir / "prometheus.yml"
     workdir.mkdir(parents=True, exist_ok=True)
@@ -288,18 +289,18 @@ def bench_stack(
             db_file = workdir / "temporal.sqlite" if temporal_db_file else None
             if db_file is not None and db_file.exists():
                 db_file.unlink()
-            stack.temporal = processes.start_temporal(workdir, processes.free_port(), db_file=db_file)
+            stack.temporal = servers.start_temporal(workdir, processes.free_port(), db_file=db_file)
             started.append(stack.temporal)
         if kafka:
-            stack.kafka = processes.start_kafka(workdir, processes.free_port())
+            stack.kafka = servers.start_kafka(workdir, processes.free_port())
             started.append(stack.kafka)
         if database:
-            if (pg := processes.ensure_postgres(workdir, pg_host, pg_port)) is not None:
+            if (pg := databases.ensure_postgres(workdir, pg_host, pg_port)) is not None:
                 started.append(pg)
-            if (redis := processes.ensure_redis(workdir, redis_port)) is not None:
+            if (redis := databases.ensure_redis(workdir, redis_port)) is not None:
                 started.append(redis)
             db_name = f"bench_{uuid.uuid4().hex[:10]}"
-            processes.create_database(pg_host, pg_port, "postgres", db_name)
+            databases.create_database(pg_host, pg_port, "postgres", db_name)
             upgrade(PostgreSQLSettings(host=pg_host, port=pg_port, database=db_name))
             stack.pg_host, stack.pg_port, stack.database = pg_host, pg_port, db_name
             stack.redis_node = f"127.0.0.1:{redis_port}"
@@ -309,7 +310,7 @@ def bench_stack(
             service.stop()
         if db_name:
             try:
-                processes.drop_database(pg_host, pg_port, "postgres", db_name)
+                databases.drop_database(pg_host, pg_port, "postgres", db_name)
             except Exception as exc:  # a report is still worth more than a clean exit
                 print(f"could not drop {db_name}: {exc}", file=sys.stderr)
 

@@ -50,7 +50,7 @@ from sla_management.config import (
     Settings,
     TemporalSettings,
 )
-from sla_management.devstack import processes
+from sla_management.devstack import databases, processes, servers
 from tests.support.k8s import FakeCluster, serve_cluster
 
 TOKEN = "bench-webhook-token"
@@ -274,22 +274,22 @@ def main() -> None:
     started: list[processes.Service] = []
     database = f"bench_webhook_{uuid.uuid4().hex[:8]}"
     try:
-        prometheus = processes.start_prometheus(
+        prometheus = servers.start_prometheus(
             work,
             processes.free_port(),
             "global: {scrape_interval: 1s}\n"
             f"scrape_configs: [{{job_name: exporter, static_configs: [{{targets: ['127.0.0.1:{exporter_port}']}}]}}]\n",
         )
         started.append(prometheus)
-        temporal = processes.start_temporal(work, processes.free_port())
+        temporal = servers.start_temporal(work, processes.free_port())
         started.append(temporal)
-        kafka = processes.start_kafka(work, processes.free_port())
+        kafka = servers.start_kafka(work, processes.free_port())
         started.append(kafka)
-        if (pg := processes.ensure_postgres(work)) is not None:
+        if (pg := databases.ensure_postgres(work)) is not None:
             started.append(pg)
-        if (redis := processes.ensure_redis(work)) is not None:
+        if (redis := databases.ensure_redis(work)) is not None:
             started.append(redis)
-        processes.create_database("127.0.0.1", 5432, "postgres", database)
+        databases.create_database("127.0.0.1", 5432, "postgres", database)
         pg_settings = PostgreSQLSettings(host="127.0.0.1", database=database)
         upgrade(pg_settings)
         settings = Settings(
@@ -306,7 +306,7 @@ def main() -> None:
     finally:
         for service in reversed(started):
             service.stop()
-        processes.drop_database("127.0.0.1", 5432, "postgres", database)
+        databases.drop_database("127.0.0.1", 5432, "postgres", database)
 
 
 if __name__ == "__main__":

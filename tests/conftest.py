@@ -23,6 +23,7 @@ from fastapi import FastAPI
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from sla_management import binaries
 from sla_management.adapters.cache import BudgetCache
 from sla_management.adapters.kafka import KafkaPublisher, OutboxRelay
 from sla_management.adapters.migrations import upgrade
@@ -45,7 +46,7 @@ from sla_management.config import (
     WorkerSettings,
 )
 from sla_management.control.clients import Clients
-from sla_management.devstack import processes
+from sla_management.devstack import databases, processes, servers
 from sla_management.worker.main import build_worker
 from sla_management.workflows.client import connect
 from tests.support import promdata
@@ -110,27 +111,27 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         data_dir.mkdir()
         openmetrics = workdir / "history.om"
         promdata.write_openmetrics(openmetrics, anchor)
-        processes.write_openmetrics_blocks(openmetrics, data_dir)
+        binaries.write_openmetrics_blocks(openmetrics, data_dir)
         prom_port = processes.free_port()
-        prometheus = processes.start_prometheus(
+        prometheus = servers.start_prometheus(
             workdir,
             prom_port,
             "global:\n  scrape_interval: 1m\nscrape_configs: []\n",
             data_dir=data_dir,
         )
         started.append(prometheus)
-        temporal = processes.start_temporal(workdir, processes.free_port())
+        temporal = servers.start_temporal(workdir, processes.free_port())
         started.append(temporal)
-        kafka = processes.start_kafka(workdir, processes.free_port())
+        kafka = servers.start_kafka(workdir, processes.free_port())
         started.append(kafka)
         pg_host, pg_port = "127.0.0.1", int(os.environ.get("TEST_PG_PORT", "5432"))
-        if (pg := processes.ensure_postgres(workdir, pg_host, pg_port)) is not None:
+        if (pg := databases.ensure_postgres(workdir, pg_host, pg_port)) is not None:
             started.append(pg)
         redis_port = int(os.environ.get("TEST_REDIS_PORT", "6379"))
-        if (redis := processes.ensure_redis(workdir, redis_port)) is not None:
+        if (redis := databases.ensure_redis(workdir, redis_port)) is not None:
             started.append(redis)
         database = f"sla_test_{uuid.uuid4().hex[:10]}"
-        processes.create_database(pg_host, pg_port, "postgres", database)
+        databases.create_database(pg_host, pg_port, "postgres", database)
         upgrade(PostgreSQLSettings(host=pg_host, port=pg_port, database=database))
         yield Stack(
             workdir=workdir,
@@ -143,7 +144,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             database=database,
             redis_node=f"127.0.0.1:{redis_port}",
         )
-        processes.drop_database(pg_host, pg_port, "postgres", database)
+        databases.drop_database(pg_host, pg_port, "postgres", database)
     finally:
         for service in reversed(started):
             service.stop()

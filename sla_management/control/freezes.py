@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -21,6 +22,10 @@ from sla_management.errors import Conflict, Invalid, NotFound, echo
 from sla_management.workflows import client as loops
 from sla_management.workflows.models import ResolveRequest
 
+# A Kubernetes namespace name (DNS-1123 label), so lower case: `SHOP` can never be frozen, and
+# answering "allowed" for it would be a silent wrong answer.
+NAMESPACE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+
 
 class GateAnswer(CamelModel):
     allowed: bool
@@ -34,8 +39,19 @@ class GateAnswer(CamelModel):
 async def gate(clients: Clients, namespace: str | None, service: str | None) -> GateAnswer:
     """May `service` be deployed into `namespace` now? Answered from memory, refreshed by
     PostgreSQL notifications (adapters/postgres/active_freezes.py)."""
-    if not namespace and not service:
-        raise Invalid("query.namespace", "give namespace, service or both")
+    # A deploy always goes to a namespace; without it a freeze on that namespace could not be
+    # seen, and the gate would allow what it cannot judge.
+    if not namespace:
+        raise Invalid(
+            "query.namespace",
+            "give the namespace the deploy goes to: freezes on it cannot be checked without it",
+        )
+    if not NAMESPACE_NAME.fullmatch(namespace):
+        raise Invalid(
+            "query.namespace",
+            f"{echo(namespace)} is not a Kubernetes namespace name (DNS-1123 label: at most 63 lower-case "
+            "letters, digits and '-', starting and ending with a letter or digit)",
+        )
     active, exceptions = await clients.active_freezes.with_exceptions()
     verdict = decide_gate(active, exceptions, namespace, service, datetime.now(UTC))
     if verdict.exceptions:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from sla_management.binaries import write_openmetrics_blocks
 from sla_management.demo.scenario import (
     DURATION_METRIC,
     HISTORY_SECONDS,
@@ -22,7 +23,6 @@ from sla_management.demo.scenario import (
     Counters,
     Timeline,
 )
-from sla_management.devstack.processes import write_openmetrics_blocks
 
 STEP_SECONDS = 60
 # Lines are gathered per series and written in one call: a write per line costs ~3x more.

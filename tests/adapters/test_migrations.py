@@ -12,7 +12,7 @@ import pytest
 
 from sla_management.adapters.migrations import upgrade
 from sla_management.config import PostgreSQLSettings
-from sla_management.devstack import processes
+from sla_management.devstack import databases
 
 HOST, PORT = "127.0.0.1", int(os.environ.get("TEST_PG_PORT", "5432"))
 
@@ -20,11 +20,11 @@ HOST, PORT = "127.0.0.1", int(os.environ.get("TEST_PG_PORT", "5432"))
 @pytest.fixture
 def database(tmp_path: object) -> Iterator[PostgreSQLSettings]:
     name = f"sla_migrate_{uuid.uuid4().hex[:10]}"
-    processes.create_database(HOST, PORT, "postgres", name)
+    databases.create_database(HOST, PORT, "postgres", name)
     try:
         yield PostgreSQLSettings(host=HOST, port=PORT, database=name)
     finally:
-        processes.drop_database(HOST, PORT, "postgres", name)
+        databases.drop_database(HOST, PORT, "postgres", name)
 
 
 def connect(settings: PostgreSQLSettings) -> psycopg.Connection[tuple[object, ...]]:

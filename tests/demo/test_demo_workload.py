@@ -14,6 +14,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from sla_management.binaries import write_openmetrics_blocks
 from sla_management.demo.backfill import write_history
 from sla_management.demo.exporter import DemoWorkload, start_exporter_thread
 from sla_management.demo.scenario import (
@@ -28,7 +29,6 @@ from sla_management.demo.scenario import (
     format_value,
     timelines,
 )
-from sla_management.devstack.processes import write_openmetrics_blocks
 from sla_management.domain.policy import PolicySpec
 from sla_management.domain.slo import SLIKind, SLOSpec
 

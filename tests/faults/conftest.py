@@ -15,7 +15,7 @@ import pytest
 
 from sla_management.adapters.migrations import upgrade
 from sla_management.config import Settings
-from sla_management.devstack import processes
+from sla_management.devstack import databases
 from tests.conftest import Stack
 
 # What the fault tests measured in this run, printed at the end (see FIGURES.md).
@@ -32,14 +32,14 @@ def settings(stack: Stack) -> Iterator[Settings]:
     """Own task queue and own database; passes every second; queries cut off by a kill are
     retried after 10 s (timeout x attempts) rather than the default 20 s."""
     database = f"sla_fault_{uuid.uuid4().hex[:10]}"
-    processes.create_database(stack.pg_host, stack.pg_port, "postgres", database)
+    databases.create_database(stack.pg_host, stack.pg_port, "postgres", database)
     settings = stack.settings(calculation_interval_seconds=1)
     settings.postgresql.database = database
     settings.redis.key_prefix = f"sla-test-{database}:"
     settings.prometheus.timeout_seconds = 5
     upgrade(settings.postgresql)
     yield settings
-    processes.drop_database(stack.pg_host, stack.pg_port, "postgres", database)
+    databases.drop_database(stack.pg_host, stack.pg_port, "postgres", database)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

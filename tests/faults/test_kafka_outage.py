@@ -18,7 +18,7 @@ from temporalio.client import Client
 
 from sla_management.adapters.postgres import Database
 from sla_management.config import Settings
-from sla_management.devstack import processes
+from sla_management.devstack import processes, servers
 from sla_management.domain.slo import workflow_id_for
 from tests.api.test_slos_api import body
 from tests.conftest import Stack
@@ -41,7 +41,7 @@ OUTAGE_SECONDS = 60
 async def test_events_wait_out_a_broker_outage(
     stack: Stack, settings: Settings, temporal_client: Client, tmp_path: Path, figures: Counter[str]
 ) -> None:
-    broker = processes.start_kafka(tmp_path / "kafka", processes.free_port())
+    broker = servers.start_kafka(tmp_path / "kafka", processes.free_port())
     settings.kafka.bootstrap_servers = [broker.address]
     db = Database(settings.postgresql)
     client = temporal_client

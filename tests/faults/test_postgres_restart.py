@@ -22,7 +22,7 @@ from temporalio.client import Client
 from sla_management.adapters.migrations import upgrade
 from sla_management.adapters.postgres import Database
 from sla_management.config import Settings
-from sla_management.devstack import processes
+from sla_management.devstack import databases, processes
 from sla_management.domain.slo import workflow_id_for
 from tests.api.test_slos_api import body
 from tests.faults.harness import assert_problem, control_api, history_facts, terminate, worker_processes
@@ -38,10 +38,10 @@ async def test_postgres_restart_costs_503s_and_no_snapshot(
     # Not under pytest's temp root: every pytest run that starts on the machine makes that 0700
     # again, and as root PostgreSQL runs as another user who must be able to reach its data.
     pg_dir = Path(tempfile.mkdtemp(prefix="sla-fault-pg-"))
-    pg = processes.ensure_postgres(pg_dir, HOST, port)
+    pg = databases.ensure_postgres(pg_dir, HOST, port)
     assert pg is not None, "a private PostgreSQL was expected on a free port"
     try:
-        processes.create_database(HOST, port, "postgres", "sla_faults")
+        databases.create_database(HOST, port, "postgres", "sla_faults")
         settings.postgresql.host, settings.postgresql.port = HOST, port
         settings.postgresql.database = "sla_faults"
         settings.calculator.history_interval_seconds = 0  # every pass is a snapshot
@@ -67,7 +67,7 @@ async def test_postgres_restart_costs_503s_and_no_snapshot(
             # A pass has met the outage: its write is being retried (a third time, to be sure).
             await eventually(lambda: _retrying(client, workflow_id), timeout=60)
 
-            pg = processes.ensure_postgres(pg_dir, HOST, port)
+            pg = databases.ensure_postgres(pg_dir, HOST, port)
             assert pg is not None
             down_for = time.monotonic() - down_at
             await eventually(lambda: _status(api, "/api/v1/slos", 200), timeout=60)

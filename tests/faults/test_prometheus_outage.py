@@ -20,7 +20,7 @@ from temporalio.client import Client
 
 from sla_management.adapters.postgres import Database, SLORepository
 from sla_management.config import Settings
-from sla_management.devstack import processes
+from sla_management.devstack import processes, servers
 from sla_management.domain.promql import detect_unit
 from sla_management.domain.slo import SLO, workflow_id_for
 from sla_management.workflows.client import start_slo
@@ -43,7 +43,7 @@ async def test_prometheus_down_gives_unknown_and_no_freeze(
 ) -> None:
     port = processes.free_port()
     config = remote_reader(stack.prometheus_url)
-    prometheus = processes.start_prometheus(tmp_path / "prometheus", port, config)
+    prometheus = servers.start_prometheus(tmp_path / "prometheus", port, config)
     settings.prometheus.url = prometheus.address
     client = temporal_client
     db = Database(settings.postgresql)
@@ -88,7 +88,7 @@ async def test_prometheus_down_gives_unknown_and_no_freeze(
 
             # Taken while it is still down: nothing may be decided on Prometheus data before.
             back_at, restarted = datetime.now(UTC), time.monotonic()
-            prometheus = processes.start_prometheus(tmp_path / "prometheus", port, config)
+            prometheus = servers.start_prometheus(tmp_path / "prometheus", port, config)
             healthy = await eventually(lambda: _budget(api, steady["id"], "HEALTHY"), timeout=60)
             assert healthy["error"] is None and healthy["remainingPercent"] > 80
             recovered_in = time.monotonic() - restarted

@@ -18,7 +18,7 @@ from temporalio.client import Client
 
 from sla_management.adapters.cache import BudgetCache
 from sla_management.config import Settings
-from sla_management.devstack import processes
+from sla_management.devstack import databases, processes
 from sla_management.domain.slo import workflow_id_for
 from tests.api.test_slos_api import body
 from tests.faults.harness import control_api, terminate, worker_processes
@@ -43,7 +43,7 @@ async def test_budgets_are_served_without_redis(
     settings: Settings, temporal_client: Client, tmp_path: Path, figures: Counter[str]
 ) -> None:
     port = processes.free_port()
-    redis = processes.ensure_redis(tmp_path / "redis", port)
+    redis = databases.ensure_redis(tmp_path / "redis", port)
     assert redis is not None, "a private Redis was expected on a free port"
     settings.redis.cluster_nodes = [f"127.0.0.1:{port}"]
     cache = BudgetCache(settings.redis)
@@ -77,7 +77,7 @@ async def test_budgets_are_served_without_redis(
             # A refused connection costs a millisecond; seconds would mean retrying a dead Redis.
             assert slowest < 2.0, f"a read took {slowest:.1f} s without Redis"
 
-            redis = processes.ensure_redis(tmp_path / "redis", port)
+            redis = databases.ensure_redis(tmp_path / "redis", port)
             assert redis is not None
             await eventually(lambda: _ready(api), timeout=30)
             await eventually(lambda: cache.get(slo["id"]), timeout=30)  # the worker fills it again

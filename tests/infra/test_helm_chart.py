@@ -19,7 +19,7 @@ import yaml
 
 from sla_management.cli import app as cli_app
 from sla_management.config import Settings, StaticToken
-from sla_management.devstack.processes import TEMPORAL_SEARCH_ATTRIBUTES
+from sla_management.devstack.servers import TEMPORAL_SEARCH_ATTRIBUTES
 from tests.infra.k8s_manifests import (
     ADMISSION_POLICY,
     CHART,

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from sla_management.devstack.processes import find_binary
+from sla_management.binaries import find_binary
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from sla_management.devstack import processes
+from sla_management.devstack import processes, servers
 from tests.conftest import Stack
 from tests.interop.promtool import check_rules
 from tests.support.waiting import eventually
@@ -42,7 +42,7 @@ async def test_page_alert_fires_on_backfilled_data(
     assert served.status_code == 200 and served.headers["content-type"].startswith("application/yaml")
     check_rules(served.text, tmp_path, "slo-rules.yaml")
 
-    prometheus = processes.start_prometheus(
+    prometheus = servers.start_prometheus(
         tmp_path / "prometheus",
         processes.free_port(),
         f"""

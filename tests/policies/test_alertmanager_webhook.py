@@ -14,7 +14,7 @@ import uvicorn
 
 from sla_management.api.app import create_app
 from sla_management.config import Settings
-from sla_management.devstack import processes
+from sla_management.devstack import processes, servers
 from tests.api.test_slos_api import body
 from tests.conftest import ADMIN_HEADERS, WEBHOOK_HEADERS, WEBHOOK_TOKEN, Runtime, Stack, running_worker
 from tests.policies.test_freeze_flow import LOW, frozen, policy_body
@@ -176,7 +176,7 @@ async def test_real_alertmanager_alert_reaches_the_loop_and_the_freeze_follows(
         first_passes = await passes()
 
         am_port = processes.free_port()
-        alertmanager = processes.start_alertmanager(
+        alertmanager = servers.start_alertmanager(
             tmp_path,
             am_port,
             f"""
@@ -201,7 +201,7 @@ groups:
         labels: {{slo: "{slo["name"]}", namespace: "{ns}", severity: page}}
 """
         )
-        prometheus = processes.start_prometheus(
+        prometheus = servers.start_prometheus(
             tmp_path,
             processes.free_port(),
             f"""
