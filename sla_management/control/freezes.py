@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -16,6 +15,7 @@ from sla_management.control.clients import Clients
 from sla_management.domain import notices
 from sla_management.domain.freeze import FreezeEvent, FreezeException
 from sla_management.domain.freeze import gate as decide_gate
+from sla_management.domain.limits import is_namespace
 from sla_management.domain.notices import Links
 from sla_management.domain.slo import CamelModel
 from sla_management.errors import Conflict, Invalid, NotFound, echo
@@ -24,7 +24,6 @@ from sla_management.workflows.models import ResolveRequest
 
 # A Kubernetes namespace name (DNS-1123 label), so lower case: `SHOP` can never be frozen, and
 # answering "allowed" for it would be a silent wrong answer.
-NAMESPACE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
 class GateAnswer(CamelModel):
@@ -46,7 +45,7 @@ async def gate(clients: Clients, namespace: str | None, service: str | None) -> 
             "query.namespace",
             "give the namespace the deploy goes to: freezes on it cannot be checked without it",
         )
-    if not NAMESPACE_NAME.fullmatch(namespace):
+    if not is_namespace(namespace):
         raise Invalid(
             "query.namespace",
             f"{echo(namespace)} is not a Kubernetes namespace name (DNS-1123 label: at most 63 lower-case "

@@ -90,8 +90,13 @@ def _not_blank(value: str) -> str:
     return _one_line(value)
 
 
+def is_namespace(value: str) -> bool:
+    """Whether `value` is a Kubernetes namespace name (a DNS-1123 label)."""
+    return len(value) <= NAMESPACE_MAX_CHARS and _DNS_LABEL.match(value) is not None
+
+
 def _dns_label(value: str) -> str:
-    if len(value) > NAMESPACE_MAX_CHARS or not _DNS_LABEL.match(value):
+    if not is_namespace(value):
         raise _error(
             "namespace",
             f"must be a Kubernetes namespace name (DNS-1123 label): at most {NAMESPACE_MAX_CHARS} "

@@ -114,6 +114,10 @@ class PolicyWorkflow:
             freeze = self._state.freeze
             if freeze is None:
                 raise ApplicationError("the policy has no active freeze", type="NoActiveFreeze")
+            if request.event_id and request.event_id != freeze.id:
+                raise ApplicationError(
+                    f"freeze {request.event_id} is not the policy's active freeze", type="NotTheActiveFreeze"
+                )
             closed = await self._release(request.resolved_by, request.reason)
             # Resolved by hand: let the team deploy for a while before re-checking the budget.
             hold = (
@@ -125,6 +129,10 @@ class PolicyWorkflow:
 
     @resolve.validator
     def _validate_resolve(self, request: ResolveRequest) -> None:
+        # A freeze being opened right now (its row is visible, the activity has not returned yet)
+        # is not refused here: the handler waits for the evaluation's lock and checks again.
+        if self._lock.locked():
+            return
         freeze = self._state.freeze
         if freeze is None:
             raise ValueError("the policy has no active freeze")
